@@ -33,6 +33,9 @@ export async function encryptBackup(
 ): Promise<BackupFile> {
   if (passphrase.length < 8) throw new ProtocolError('bad_type', 'passphrase must be at least 8 characters', 'passphrase');
   const iterations = opts.iterations ?? BACKUP_MIN_ITERATIONS;
+  // Never write a file our own parser would refuse.
+  if (!Number.isInteger(iterations) || iterations < BACKUP_MIN_ITERATIONS || iterations > BACKUP_MAX_ITERATIONS)
+    throw new ProtocolError('bad_type', `iterations: integer in ${BACKUP_MIN_ITERATIONS}..${BACKUP_MAX_ITERATIONS}`, 'iterations');
   const salt = engine.randomBytes(16);
   const iv = engine.randomBytes(12);
   const key = await engine.pbkdf2(utf8(passphrase), salt, iterations);

@@ -76,6 +76,10 @@ export function unpadJson(padded: Uint8Array, field: string, exact?: number): un
     throw new ProtocolError('bad_padding', `${field}: plaintext of ${padded.length} bytes is not a bucket size`, field);
   let end = padded.length;
   while (end > 0 && padded[end - 1] === 0x20) end--;
+  // JSON.parse would also accept other whitespace around the object (e.g. newline
+  // padding); only `{…}` followed by 0x20 is the wire form, so refuse the rest.
+  if (end < 2 || padded[0] !== 0x7b || padded[end - 1] !== 0x7d)
+    throw new ProtocolError('bad_plaintext', `${field}: plaintext must be one JSON object padded only with spaces`, field);
   const text = fromUtf8(padded.subarray(0, end), field);
   try {
     return JSON.parse(text);

@@ -1,6 +1,7 @@
 import { fromBase64, toBase64, toHex } from './bytes.ts';
 import type { CryptoEngine, PublicKeyHandle } from './crypto/engine.ts';
 import { ProtocolError } from './errors.ts';
+import { isHex64 } from './fields.ts';
 import { parsePublicKey } from './keys.ts';
 
 /** Lowercase hex SHA-256 of the DER SPKI: a user's address, a relay's id. */
@@ -11,6 +12,7 @@ export async function fingerprint(engine: CryptoEngine, publicKey: string | Uint
 
 /** Short human-comparable safety code from a fingerprint: 12 groups of 5 digits like Signal's. */
 export function safetyCode(fp: string): string {
+  if (!isHex64(fp)) throw new ProtocolError('bad_hex', 'fingerprint: must be 64 lowercase hex digits', 'fingerprint');
   const groups: string[] = [];
   for (let i = 0; i < 12; i++) {
     const chunk = parseInt(fp.slice(i * 5, i * 5 + 5), 16);

@@ -119,3 +119,23 @@ export function spkiFromModulus(modulus: Uint8Array): Uint8Array {
   out.set(SPKI_SUFFIX, SPKI_PREFIX.length + 256);
   return out;
 }
+
+/**
+ * Checks the PrivateKeyInfo wrapper of a PKCS#8 key names rsaEncryption, so an
+ * EC key is reported as `key_not_rsa` (as for public keys) instead of the
+ * generic failure an engine import gives. Does not validate the key itself.
+ */
+export function checkPkcs8Algorithm(der: Uint8Array): void {
+  let oid: Uint8Array;
+  try {
+    const outer = readTlv(der, 0, der.length);
+    const version = readTlv(der, outer.start, outer.end);
+    const alg = readTlv(der, version.end, outer.end);
+    const o = readTlv(der, alg.start, alg.end);
+    if (outer.tag !== 0x30 || version.tag !== 0x02 || alg.tag !== 0x30 || o.tag !== 0x06) throw new Error('shape');
+    oid = der.subarray(o.start, o.end);
+  } catch {
+    throw new ProtocolError('bad_key', 'private key: not a PKCS#8 PrivateKeyInfo');
+  }
+  if (oid.length !== RSA_OID.length || oid.some((x, i) => x !== RSA_OID[i])) throw new ProtocolError('key_not_rsa', 'private key: not an RSA key');
+}

@@ -13,7 +13,6 @@ import {
   MIN_NONCE_BYTES,
   SIGNATURE_BYTES,
   SIGNATURE_ENVELOPE_BYTES,
-  SPKI_B64_CHARS,
 } from './limits.ts';
 
 // ---------------------------------------------------------------- client message packet
@@ -28,6 +27,16 @@ export interface ClientMessagePacket {
 const MESSAGE_B64_LENGTHS = MESSAGE_ENVELOPE_BYTES.map(b64Len);
 const SIGNATURE_B64_LENGTH = b64Len(SIGNATURE_ENVELOPE_BYTES);
 
+/**
+ * A public-key field. parsePublicKey applies its own length cap, so a 4096-bit
+ * key is reported as `key_size` rather than as an over-long string.
+ */
+function keyField(o: Record<string, unknown>, key: string, field: string): string {
+  if (o[key] === undefined) throw new ProtocolError('missing_field', `${field}: required`, field);
+  parsePublicKey(o[key], field);
+  return o[key] as string;
+}
+
 function envelopeField(o: Record<string, unknown>, key: string, lengths: readonly number[], byteLengths: readonly number[]): string {
   const v = str(o, key, MAX_MESSAGE_B64, key);
   if (!lengths.includes(v.length))
@@ -41,8 +50,7 @@ function envelopeField(o: Record<string, unknown>, key: string, lengths: readonl
 export function parseClientPacket(input: unknown): ClientMessagePacket {
   const o = asObject(input, 'packet');
   onlyFields(o, ['recipient', 'message', 'signature'], 'packet');
-  const recipient = str(o, 'recipient', SPKI_B64_CHARS, 'recipient');
-  parsePublicKey(recipient, 'recipient');
+  const recipient = keyField(o, 'recipient', 'recipient');
   const message = envelopeField(o, 'message', MESSAGE_B64_LENGTHS, MESSAGE_ENVELOPE_BYTES);
   const signature = envelopeField(o, 'signature', [SIGNATURE_B64_LENGTH], [SIGNATURE_ENVELOPE_BYTES]);
   return { recipient, message, signature };
@@ -76,8 +84,7 @@ const KNOWN_PLAINTEXT_FIELDS = ['sender', 'content', 'uuid', 'timestamp', 'kind'
 
 export function parseMessagePlaintext(input: unknown): MessagePlaintext {
   const o = asObject(input, 'message');
-  const sender = str(o, 'sender', SPKI_B64_CHARS, 'message.sender');
-  parsePublicKey(sender, 'message.sender');
+  const sender = keyField(o, 'sender', 'message.sender');
   const content = str(o, 'content', MAX_CONTENT_CHARS, 'message.content');
   const uuid = uuidV4(o, 'uuid', 'message.uuid');
   const ts = timestamp(o, 'timestamp', 'message.timestamp', true).text;
@@ -136,8 +143,7 @@ export const MAX_RETRIEVAL_HEADER = 2048;
 export function parseRetrievalPacket(input: unknown): RetrievalPacket & { timestampMs: number } {
   const o = asObject(input, 'retrieval');
   onlyFields(o, ['public_key', 'relay', 'timestamp', 'nonce', 'signature', 'after'], 'retrieval');
-  const public_key = str(o, 'public_key', SPKI_B64_CHARS, 'public_key');
-  parsePublicKey(public_key, 'public_key');
+  const public_key = keyField(o, 'public_key', 'public_key');
   const relay = hex64(o, 'relay');
   const ts = timestamp(o, 'timestamp');
   const nonce = str(o, 'nonce', MAX_NONCE_CHARS);
@@ -187,9 +193,9 @@ export function parseDescriptor(input: unknown, field = 'descriptor'): RelayDesc
   const o = asObject(input, field);
   onlyFields(o, ['id', 'url', 'public_key', 'timestamp', 'signature'], field);
   const id = hex64(o, 'id', `${field}.id`);
+  if (o.url === undefined) throw new ProtocolError('missing_field', `${field}.url: required`, `${field}.url`);
   const url = relayUrl(o.url, `${field}.url`);
-  const public_key = str(o, 'public_key', SPKI_B64_CHARS, `${field}.public_key`);
-  parsePublicKey(public_key, `${field}.public_key`);
+  const public_key = keyField(o, 'public_key', `${field}.public_key`);
   const ts = timestamp(o, 'timestamp', `${field}.timestamp`);
   const signature = str(o, 'signature', b64Len(SIGNATURE_BYTES), `${field}.signature`);
   if (base64DecodedLength(signature) !== SIGNATURE_BYTES || fromBase64(signature, `${field}.signature`).length !== SIGNATURE_BYTES)
@@ -271,8 +277,7 @@ export function parseSignedMessage(input: unknown): SignedMessage & { timestampM
   onlyFields(m, ['content', 'timestamp'], 'message');
   const content = str(m, 'content', MAX_SIGNED_CONTENT, 'message.content');
   const ts = timestamp(m, 'timestamp', 'message.timestamp');
-  const public_key = str(o, 'public_key', SPKI_B64_CHARS);
-  parsePublicKey(public_key);
+  const public_key = keyField(o, 'public_key', 'public_key');
   const signature = str(o, 'signature', b64Len(SIGNATURE_BYTES));
   if (fromBase64(signature, 'signature').length !== SIGNATURE_BYTES)
     throw new ProtocolError('bad_signature', 'signature: must be 256 bytes', 'signature');

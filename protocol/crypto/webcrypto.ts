@@ -1,5 +1,6 @@
 import type { CryptoEngine, PrivateKeyHandle, PublicKeyHandle } from './engine.ts';
 import { ProtocolError } from '../errors.ts';
+import { checkPkcs8Algorithm, checkSpki } from '../keys.ts';
 import { PSS_SALT_BYTES } from '../limits.ts';
 
 /** WebCrypto wants an RSA CryptoKey per algorithm, so a private key carries two. */
@@ -34,6 +35,8 @@ function asWeb<T extends PrivateKeyHandle | PublicKeyHandle>(k: T): T {
 }
 
 async function publicFromSpki(spki: Uint8Array): Promise<WebPublicKey> {
+  // WebCrypto happily imports 1024- or 4096-bit keys; the protocol does not.
+  checkSpki(spki);
   const s = subtle();
   const [encrypt, verify] = await Promise.all([
     s.importKey('spki', b(spki), OAEP, true, ['encrypt']),
@@ -82,18 +85,26 @@ export const webCryptoEngine: CryptoEngine = {
     return { privateKey, publicKey };
   },
   async importPkcs8(der, extractable) {
+    checkPkcs8Algorithm(der);
     let spki: Uint8Array;
-    let privateKey: WebPrivateKey;
     try {
       spki = await spkiOfPkcs8(der);
+    } catch {
+      throw new ProtocolError('bad_key', 'private key: not a PKCS#8 RSA key');
+    }
+    // Size and exponent before the real import, so a 4096-bit identity is refused with key_size.
+    const publicKey = await publicFromSpki(spki);
+    let privateKey: WebPrivateKey;
+    try {
       privateKey = await privateFromPkcs8(der, extractable);
     } catch {
       throw new ProtocolError('bad_key', 'private key: not a PKCS#8 RSA key');
     }
-    return { privateKey, publicKey: await publicFromSpki(spki) };
+    return { privateKey, publicKey };
   },
   async exportPkcs8(key) {
     const k = asWeb(key) as WebPrivateKey;
+    if (!k.sign.extractable) throw new ProtocolError('unsupported', 'private key is not extractable');
     return new Uint8Array(await subtle().exportKey('pkcs8', k.sign));
   },
   importSpki: publicFromSpki,
