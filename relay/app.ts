@@ -1,0 +1,227 @@
+import { readFileSync } from 'node:fs';
+import uWS, { type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
+import * as P from '../protocol/index.ts';
+import { RetrievalAuth } from './auth.ts';
+import { type Clock, systemClock } from './clock.ts';
+import type { RelayConfig } from './config.ts';
+import { RelayError } from './errors.ts';
+import { HttpLayer, writeCors } from './http.ts';
+import { loadOrCreateIdentity, type RelayIdentity } from './identity.ts';
+import { type CommittedListener, Ingestor, type IngestResult, type Source } from './ingest.ts';
+import { LoadMeter } from './load.ts';
+import type { Logger } from './log.ts';
+import { RelayMetrics } from './metrics.ts';
+import { RateLimiter } from './ratelimit.ts';
+import { infoRoutes } from './routes/info.ts';
+import { messageRoutes } from './routes/messages.ts';
+import { StaticSite } from './routes/static.ts';
+import { PushHub } from './routes/subscribe.ts';
+import { ServerDirectory } from './servers.ts';
+import { MessageStore, storePath } from './store/store.ts';
+
+export const RELAY_VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Packets waiting for the group commit before new ones are refused with 503. */
+const MAX_INGEST_QUEUE = 20_000;
+
+/** API paths and the methods they answer, for 405 versus 404. */
+const API_METHODS: Record<string, string[]> = {
+  '/v1/messages': ['get', 'post', 'delete'],
+  '/v1/subscribe': ['get'],
+  '/v1/status': ['get'],
+  '/v1/servers': ['get', 'post'],
+  '/healthz': ['get'],
+  '/metrics': ['get'],
+};
+
+export interface RelayDeps {
+  config: RelayConfig;
+  log: Logger;
+  clock?: Clock;
+  engine?: P.CryptoEngine;
+  /** Message store file (default <data>/messages.db). */
+  storeFile?: string;
+}
+
+/**
+ * A relay before it listens. Everything the mesh needs hangs off it:
+ *  - `app`: the uWS app; add routes (e.g. app.ws('/v1/peer', …)) before listen().
+ *  - `ingest(packet, source)`: the path for packets from peers (dedupe first).
+ *  - `onCommitted(fn)`: the "message committed (packet, id, source)" hook.
+ *  - `store`: catch-up reads (idsByReceipt, getByIds, count, has).
+ *  - `directory`: signed descriptors served by /v1/servers.
+ *  - `setPeers(fn)` / `addStatus(name, fn)`: what /v1/status reports about the mesh.
+ */
+export class Relay {
+  readonly app: TemplatedApp;
+  readonly http: HttpLayer;
+  readonly ingestor: Ingestor;
+  readonly push: PushHub;
+  readonly metrics: RelayMetrics;
+  readonly loadMeter: LoadMeter;
+  readonly startedAt: number;
+  private listenSocket: us_listen_socket | undefined;
+  private peersFn: () => number = () => 0;
+  private readonly statusExtras = new Map<string, () => unknown>();
+  private stopping: Promise<void> | undefined;
+  port = 0;
+
+  private constructor(
+    readonly config: RelayConfig,
+    readonly log: Logger,
+    readonly clock: Clock,
+    readonly engine: P.CryptoEngine,
+    readonly identity: RelayIdentity,
+    readonly store: MessageStore,
+    readonly directory: ServerDirectory,
+    readonly auth: RetrievalAuth,
+  ) {
+    this.startedAt = performance.now();
+    let push: PushHub | undefined;
+    this.loadMeter = new LoadMeter(() => push?.size ?? 0, config.maxSubscribers, () => store.queueDepth, MAX_INGEST_QUEUE);
+    this.metrics = new RelayMetrics({
+      stored: () => store.count(),
+      bytes: () => store.storedBytes(),
+      subscribers: () => push?.size ?? 0,
+      load: () => this.loadMeter.value(),
+    });
+    this.ingestor = new Ingestor(store, this.metrics, log, MAX_INGEST_QUEUE);
+    this.http = new HttpLayer(log, this.metrics, new RateLimiter(config.rateLimit, config.rateBurst, clock), config.bodyTimeoutMs);
+    this.push = push = new PushHub(store, auth, this.metrics, log, config.maxSubscribers);
+    this.app = uWS.App();
+    this.routes();
+  }
+
+  static async create(deps: RelayDeps): Promise<Relay> {
+    const { config, log } = deps;
+    const clock = deps.clock ?? systemClock;
+    const engine = deps.engine ?? P.webCryptoEngine;
+    const identity = await loadOrCreateIdentity(engine, config.dataDir, log);
+    const store = new MessageStore({ path: deps.storeFile ?? storePath(config.dataDir), retentionMs: config.retentionMs, clock, log, sync: config.sync });
+    const directory = new ServerDirectory(engine, identity, config.publicUrl, clock, log);
+    await directory.start();
+    const auth = new RetrievalAuth(engine, identity.id, clock);
+    return new Relay(config, log, clock, engine, identity, store, directory, auth);
+  }
+
+  private routes(): void {
+    const { app, http } = this;
+    messageRoutes(app, http, { ingestor: this.ingestor, store: this.store, auth: this.auth });
+    this.push.register(app, http, this.ingestor);
+    infoRoutes(app, http, { status: () => this.status(), directory: this.directory, metrics: this.metrics });
+    const site = new StaticSite(this.config.staticDir);
+    app.options('/*', (res) => {
+      res.cork(() => {
+        res.writeStatus('204 No Content');
+        writeCors(res);
+        res.writeHeader('Access-Control-Allow-Methods', 'GET, POST, DELETE, OPTIONS');
+        res.writeHeader('Access-Control-Allow-Headers', 'X-Retrieval, Content-Type');
+        res.writeHeader('Access-Control-Max-Age', '86400');
+        res.end();
+      });
+    });
+    // Everything else: 404/405/426 for API paths, the PWA for other GETs.
+    app.any(
+      '/*',
+      http.handler('static', false, (ex, req) => {
+        const url = req.getUrl();
+        const method = req.getMethod();
+        const api = API_METHODS[url];
+        if (api || url.startsWith('/v1/')) {
+          if (url === '/v1/subscribe' && method === 'get') throw new RelayError('upgrade_required', '/v1/subscribe is a WebSocket endpoint');
+          if (api && !api.includes(method)) throw new RelayError('method_not_allowed', `${method.toUpperCase()} is not allowed on ${url}`);
+          throw new RelayError('not_found', `no API endpoint ${url.slice(0, 100)}`);
+        }
+        if (method !== 'get' && method !== 'head') throw new RelayError('method_not_allowed', 'only GET and HEAD are served here');
+        const acceptEncoding = req.getHeader('accept-encoding');
+        const ifNoneMatch = req.getHeader('if-none-match');
+        site.serve(ex, url, method === 'head', acceptEncoding, ifNoneMatch).catch((e) => ex.error(e));
+      }),
+    );
+  }
+
+  // ---------------------------------------------------------------- mesh integration
+
+  /** Ingests a packet from a peer (or anywhere): dedupe by id, validate, commit, fire onCommitted. */
+  ingest(packet: unknown, source: Source): Promise<IngestResult> {
+    return this.ingestor.ingest(packet, source);
+  }
+
+  onCommitted(fn: CommittedListener): () => void {
+    return this.ingestor.onCommitted(fn);
+  }
+
+  /** Whether a packet id is already held (seen-id cache, then the store). */
+  has(id: string): boolean {
+    return this.ingestor.has(id);
+  }
+
+  /** The mesh reports its live peer count for /v1/status. */
+  setPeers(fn: () => number): void {
+    this.peersFn = fn;
+  }
+
+  /** Adds a field to /v1/status (e.g. the mesh's peer list, scores and bans). */
+  addStatus(name: string, fn: () => unknown): void {
+    this.statusExtras.set(name, fn);
+  }
+
+  status(): Record<string, unknown> {
+    const out: Record<string, unknown> = {
+      id: this.identity.id,
+      public_key: this.identity.publicKey,
+      url: this.config.publicUrl,
+      version: RELAY_VERSION,
+      protocol: P.PROTOCOL_VERSION,
+      load: this.loadMeter.value(),
+      uptime_s: Math.floor((performance.now() - this.startedAt) / 1000),
+      peers: this.peersFn(),
+      time: new Date(this.clock.now()).toISOString(),
+      retention_s: Math.round(this.config.retentionMs / 1000),
+      stun: this.config.stunPort ? { port: this.config.stunPort } : null,
+      messages: this.store.count(),
+      subscribers: this.push.size,
+    };
+    for (const [k, fn] of this.statusExtras) out[k] = fn();
+    return out;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.app.listen(this.config.host, this.config.port, (sock) => {
+        if (!sock) {
+          reject(new Error(`cannot listen on ${this.config.host}:${this.config.port}`));
+          return;
+        }
+        this.listenSocket = sock;
+        this.port = uWS.us_socket_local_port(sock as never);
+        this.store.startExpiry();
+        resolve(this.port);
+      });
+    });
+  }
+
+  /**
+   * Graceful stop: refuse new work, close the listen socket and subscribers,
+   * commit what is queued (answering those clients), close the database.
+   */
+  close(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.http.draining = true;
+      if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = undefined;
+      this.push.closeAll();
+      this.store.flush();
+      // One more turn so the responses of the last commit are written out.
+      await new Promise((r) => setImmediate(r));
+      await this.store.close();
+      this.directory.stop();
+      this.http.stop();
+      this.loadMeter.stop();
+      this.metrics.stop();
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,183 @@
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import * as P from '../protocol/index.ts';
+import { errorBody, RelayError, statusLine, toWireError } from './errors.ts';
+import type { Logger } from './log.ts';
+import type { RelayMetrics } from './metrics.ts';
+import type { RateLimiter } from './ratelimit.ts';
+
+/**
+ * The uWS side of a request. uWS rules, kept here so handlers cannot forget
+ * them: onAborted is attached before any async work, everything needed from
+ * `req` is copied synchronously (req is stack-allocated), writes after the
+ * handler returned are corked, and nothing is written after an abort.
+ */
+export class Exchange {
+  aborted = false;
+  done = false;
+  private abortHooks: (() => void)[] = [];
+  constructor(
+    readonly res: HttpResponse,
+    readonly route: string,
+    private readonly http: HttpLayer,
+  ) {
+    res.onAborted(() => {
+      this.aborted = true;
+      for (const h of this.abortHooks) h();
+    });
+  }
+
+  onAbort(fn: () => void): void {
+    this.abortHooks.push(fn);
+  }
+
+  get open(): boolean {
+    return !this.aborted && !this.done;
+  }
+
+  /** Sends a complete response (corked). Extra headers come as [name, value] pairs. */
+  send(status: number, body: string | Buffer, contentType = 'application/json', headers?: readonly (readonly [string, string])[], close = false): void {
+    if (!this.open) return;
+    this.done = true;
+    this.http.count(this.route, status);
+    const res = this.res;
+    res.cork(() => {
+      res.writeStatus(statusLine(status));
+      writeCors(res);
+      if (contentType) res.writeHeader('Content-Type', contentType);
+      if (headers) for (const [k, v] of headers) res.writeHeader(k, v);
+      res.end(body, close);
+    });
+  }
+
+  json(status: number, value: unknown, headers?: readonly (readonly [string, string])[]): void {
+    this.send(status, JSON.stringify(value), 'application/json', headers ? [['Cache-Control', 'no-store'], ...headers] : NO_STORE);
+  }
+
+  /** Sends any thrown error as {"error":{"code","message"}} with its status. */
+  error(e: unknown, close = false): void {
+    const w = toWireError(e);
+    if (w.status === 500) this.http.log.error({ err: e, route: this.route }, 'handler failed');
+    const headers: [string, string][] = [['Cache-Control', 'no-store']];
+    if (w.retryAfter !== undefined) headers.push(['Retry-After', String(w.retryAfter)]);
+    this.send(w.status, errorBody(w.code, w.message), 'application/json', headers, close);
+  }
+
+  /**
+   * Reads the request body, capped while streaming: a Content-Length over
+   * `cap` is refused before any byte is read, and a body that grows past it
+   * (chunked) is refused as soon as it does; the connection is then closed.
+   * A body still incomplete after the body timeout gets 408.
+   */
+  readBody(req: HttpRequest, cap: number, cb: (body: Buffer) => void): void {
+    const lengthHeader = req.getHeader('content-length');
+    const declared = lengthHeader === '' ? -1 : Number(lengthHeader);
+    if (declared > cap) {
+      this.error(tooLarge(cap), true);
+      return;
+    }
+    let buf = Buffer.allocUnsafe(declared >= 0 ? declared : Math.min(cap, 16384));
+    let len = 0;
+    const started = performance.now();
+    const entry = { ex: this, started };
+    this.http.bodies.add(entry);
+    this.onAbort(() => this.http.bodies.delete(entry));
+    this.res.onData((chunk, isLast) => {
+      if (!this.open) return;
+      const n = chunk.byteLength;
+      if (len + n > cap) {
+        this.http.bodies.delete(entry);
+        this.error(tooLarge(cap), true);
+        return;
+      }
+      if (len + n > buf.length) {
+        const bigger = Buffer.allocUnsafe(Math.min(cap, Math.max(buf.length * 2, len + n)));
+        buf.copy(bigger, 0, 0, len);
+        buf = bigger;
+      }
+      // uWS neuters the chunk when this callback returns: copy it now.
+      buf.set(new Uint8Array(chunk), len);
+      len += n;
+      if (isLast) {
+        this.http.bodies.delete(entry);
+        cb(len === buf.length ? buf : buf.subarray(0, len));
+      }
+    });
+  }
+}
+
+const tooLarge = (cap: number): P.ProtocolError => new P.ProtocolError('too_large', `request body over ${cap} bytes`);
+
+const NO_STORE: readonly (readonly [string, string])[] = [['Cache-Control', 'no-store']];
+
+export function writeCors(res: HttpResponse): void {
+  res.writeHeader('Access-Control-Allow-Origin', '*');
+  res.writeHeader('Access-Control-Expose-Headers', 'Retry-After');
+}
+
+/** Shared per-app HTTP state: request counting, rate limiting, the slow-body sweeper. */
+export class HttpLayer {
+  readonly bodies = new Set<{ ex: Exchange; started: number }>();
+  private readonly counters = new Map<string, { inc(): void }>();
+  private sweeper: NodeJS.Timeout;
+  /** Set during shutdown: new requests get 503. */
+  draining = false;
+
+  constructor(
+    readonly log: Logger,
+    private readonly metrics: RelayMetrics,
+    readonly limiter: RateLimiter,
+    private readonly bodyTimeoutMs: number,
+  ) {
+    this.sweeper = setInterval(() => this.sweep(), Math.min(1000, Math.max(100, bodyTimeoutMs / 4)));
+    this.sweeper.unref();
+  }
+
+  count(route: string, status: number): void {
+    const k = `${route} ${status}`;
+    let c = this.counters.get(k);
+    if (!c) {
+      c = this.metrics.requests.labels(route, String(status));
+      this.counters.set(k, c);
+    }
+    c.inc();
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const b of this.bodies) {
+      if (now - b.started > this.bodyTimeoutMs) {
+        this.bodies.delete(b);
+        b.ex.error(new RelayError('body_timeout', `request body not received within ${Math.round(this.bodyTimeoutMs / 1000)} s`), true);
+      }
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.sweeper);
+  }
+
+  /** Client address as text; read synchronously in the handler, used for rate limiting only (never logged at info). */
+  static address(res: HttpResponse): string {
+    return Buffer.from(res.getRemoteAddressAsText()).toString();
+  }
+
+  /**
+   * Wraps a handler: attaches onAborted first, refuses while draining, and
+   * applies the per-address rate limit when `limited`.
+   */
+  handler(route: string, limited: boolean, fn: (ex: Exchange, req: HttpRequest) => void): (res: HttpResponse, req: HttpRequest) => void {
+    return (res, req) => {
+      const ex = new Exchange(res, route, this);
+      try {
+        if (this.draining) throw new RelayError('shutting_down', 'relay is shutting down', 5);
+        if (limited && this.limiter.enabled) {
+          const wait = this.limiter.take(HttpLayer.address(res));
+          if (wait > 0) throw new RelayError('rate_limited', 'too many requests from this address', wait);
+        }
+        fn(ex, req);
+      } catch (e) {
+        ex.error(e, this.draining);
+      }
+    };
+  }
+}

@@ -1,0 +1,155 @@
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import * as P from '../protocol/index.ts';
+import { RelayError } from './errors.ts';
+import type { Logger } from './log.ts';
+import type { RelayMetrics } from './metrics.ts';
+import type { MessageStore } from './store/store.ts';
+
+/** Where a packet came from: `'client'` (POST /v1/messages) or the id of the peer relay that sent it. */
+export type Source = 'client' | (string & {});
+
+/** The "message committed" event: a new packet is durably stored. Push and the mesh's flooding hang off it. */
+export interface CommittedMessage {
+  id: string;
+  seq: number;
+  receivedAt: number;
+  packet: P.ClientMessagePacket;
+  source: Source;
+}
+
+export interface IngestResult {
+  id: string;
+  duplicate: boolean;
+}
+
+export type IngestCallback = (err: unknown, result?: IngestResult) => void;
+export type CommittedListener = (m: CommittedMessage) => void;
+
+const MAX_B64 = P.MAX_MESSAGE_B64;
+
+/** SHA-256 of the packet id preimage via node:crypto (the same value as P.packetId, synchronously). */
+export const packetIdOf = (p: P.ClientMessagePacket): string => createHash('sha256').update(P.packetIdPreimage(p)).digest('hex');
+
+/**
+ * The one path every packet takes into the relay, from clients and from
+ * peers alike: dedupe by id (seen-id cache, then the store) before anything
+ * else, validate, queue for the group commit, and after the commit tell the
+ * caller and then every committed-listener.
+ */
+export class Ingestor {
+  /** Ids recently committed here: the cheap first dedupe check. */
+  private readonly seen: LRUCache<string, true>;
+  private readonly listeners: CommittedListener[] = [];
+
+  constructor(
+    private readonly store: MessageStore,
+    private readonly metrics: RelayMetrics,
+    private readonly log: Logger,
+    /** Packets waiting for the next commit beyond which new ones get 503 `overloaded`. */
+    private readonly maxQueue = 20_000,
+    seenIds = 100_000,
+  ) {
+    this.seen = new LRUCache({ max: seenIds });
+  }
+
+  /** Registers a listener for committed messages; returns an unsubscribe function. */
+  onCommitted(fn: CommittedListener): () => void {
+    this.listeners.push(fn);
+    return () => {
+      const i = this.listeners.indexOf(fn);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  /** Whether this relay already holds (or is committing) the packet with this id. */
+  has(id: string): boolean {
+    if (this.seen.has(id)) return true;
+    if (this.store.has(id)) {
+      this.seen.set(id, true);
+      return true;
+    }
+    return false;
+  }
+
+  /** Promise form of ingestCb, for the mesh. Rejects with a ProtocolError/RelayError on bad or unstorable input. */
+  ingest(input: unknown, source: Source): Promise<IngestResult> {
+    return new Promise((resolve, reject) => this.ingestCb(input, source, (err, r) => (err ? reject(err) : resolve(r!))));
+  }
+
+  /**
+   * Callback form (the HTTP hot path). `input` is untrusted JSON. The callback
+   * runs synchronously for duplicates and refusals, after the commit otherwise.
+   */
+  ingestCb(input: unknown, source: Source, cb: IngestCallback): void {
+    const kind = source === 'client' ? 'client' : 'peer';
+    // Dedupe before parsing further: the id needs only the three strings.
+    const o = input as Record<string, unknown> | null;
+    if (
+      typeof o === 'object' && o !== null &&
+      typeof o.recipient === 'string' && typeof o.message === 'string' && typeof o.signature === 'string' &&
+      o.recipient.length <= P.SPKI_B64_CHARS && o.message.length <= MAX_B64 && o.signature.length <= MAX_B64
+    ) {
+      const id = packetIdOf(o as unknown as P.ClientMessagePacket);
+      if (this.seen.has(id) && Object.keys(o).length === 3) {
+        this.metrics.duplicate[kind].inc();
+        cb(null, { id, duplicate: true });
+        return;
+      }
+      this.validated(o, id, source, kind, cb);
+      return;
+    }
+    this.validated(input, undefined, source, kind, cb);
+  }
+
+  private validated(input: unknown, knownId: string | undefined, source: Source, kind: 'client' | 'peer', cb: IngestCallback): void {
+    let packet: P.ClientMessagePacket;
+    try {
+      packet = P.parseClientPacket(input);
+    } catch (e) {
+      this.metrics.refused(P.isProtocolError(e) ? e.code : 'internal', kind);
+      cb(e);
+      return;
+    }
+    const id = knownId ?? packetIdOf(packet);
+    if (this.store.isPending(id)) {
+      // Same packet twice in one turn: answer the second once the first is committed.
+      this.store.afterCommit(id, (err) => {
+        if (err) cb(new RelayError('internal', 'could not store the message'));
+        else {
+          this.metrics.duplicate[kind].inc();
+          cb(null, { id, duplicate: true });
+        }
+      });
+      return;
+    }
+    if (this.has(id)) {
+      this.metrics.duplicate[kind].inc();
+      cb(null, { id, duplicate: true });
+      return;
+    }
+    if (this.store.queueDepth >= this.maxQueue) {
+      this.metrics.refused('overloaded', kind);
+      cb(new RelayError('overloaded', 'relay is busy; retry shortly', 1));
+      return;
+    }
+    this.store.add(id, packet, (err, seq, receivedAt) => {
+      if (err) {
+        this.metrics.refused('internal', kind);
+        cb(new RelayError('internal', 'could not store the message'));
+        return;
+      }
+      this.seen.set(id, true);
+      this.metrics.accepted[kind].inc();
+      cb(null, { id, duplicate: false });
+      const event: CommittedMessage = { id, seq, receivedAt, packet, source };
+      for (const l of this.listeners) {
+        try {
+          l(event);
+        } catch (err) {
+          this.log.error({ err }, 'committed-message listener threw');
+        }
+      }
+    });
+  }
+}

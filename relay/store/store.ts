@@ -1,0 +1,504 @@
+import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { LRUCache } from 'lru-cache';
+import * as P from '../../protocol/index.ts';
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../log.ts';
+
+/** A message as the store hands it out: the client packet plus where and when it was received here. */
+export interface StoredMessage {
+  /** Row sequence: the cursor. Strictly increasing in commit order, never reused. */
+  seq: number;
+  /** Packet id: lowercase hex SHA-256 of P.packetIdPreimage. */
+  id: string;
+  recipient: string;
+  message: string;
+  signature: string;
+  /** Epoch ms of first receipt at this relay. */
+  received_at: number;
+}
+
+export interface IdEntry {
+  seq: number;
+  id: string;
+  received_at: number;
+  /** Removed by its recipient: held as a tombstone until expiry so the mesh does not bring it back. */
+  deleted: boolean;
+}
+
+export interface StoreOptions {
+  /** SQLite file; its folder is created. */
+  path: string;
+  retentionMs: number;
+  clock: Clock;
+  log: Logger;
+  sync?: 'full' | 'normal';
+  /** Checkpoint the WAL from a worker thread (default true); false checkpoints inline. */
+  checkpointWorker?: boolean;
+  /** Bytes of recently committed messages kept decoded in memory for pushes and hot reads. */
+  hotCacheBytes?: number;
+}
+
+export type CommitCallback = (err: Error | null, seq: number, receivedAt: number) => void;
+
+interface Pending {
+  id: string;
+  idBuf: Buffer;
+  packet: P.ClientMessagePacket;
+  cb: CommitCallback;
+  seq?: number;
+  /** Callers that sent the same packet again before it was committed. */
+  waiters?: CommitCallback[];
+}
+
+// Row layout: one BLOB of DER recipient || signature envelope || message envelope,
+// binary rather than base64 (a quarter smaller on disk and in the page cache).
+const SPKI = P.SPKI_BYTES;
+const SIG = P.SIGNATURE_ENVELOPE_BYTES;
+
+/** 48 bits of a hash as a plain JS number: compact integer index keys, full values compared after. */
+const key48 = (b: Buffer): number => b.readUIntBE(0, 6);
+export const recipientKey = (recipient: string): number => key48(createHash('sha256').update(recipient).digest());
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS messages (
+  seq INTEGER PRIMARY KEY,
+  idk INTEGER NOT NULL,
+  rk INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  id BLOB NOT NULL,
+  body BLOB
+);
+CREATE INDEX IF NOT EXISTS messages_idk ON messages(idk);
+CREATE INDEX IF NOT EXISTS messages_rk ON messages(rk, seq);
+CREATE TABLE IF NOT EXISTS meta (
+  k INTEGER PRIMARY KEY CHECK (k = 0),
+  high_water INTEGER NOT NULL,
+  live INTEGER NOT NULL,
+  bytes INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO meta (k, high_water, live, bytes) VALUES (0, 0, 0, 0);
+`;
+
+/**
+ * The durable message store: better-sqlite3 in WAL mode is the truth, memory
+ * a bounded cache. Writes are group-committed once per event-loop turn and
+ * each caller is told only after its row is committed.
+ *
+ * Receipt times are kept non-decreasing in seq order, so expiry deletes a
+ * prefix of the table and time ranges map to seq ranges without an index.
+ */
+export class MessageStore {
+  readonly path: string;
+  readonly retentionMs: number;
+  private readonly db: Database.Database;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private pending: Pending[] = [];
+  private pendingIds = new Map<string, Pending>();
+  private flushScheduled = false;
+  private nextSeq: number;
+  private lastReceivedAt: number;
+  private live: number;
+  private bytes: number;
+  private closed = false;
+  private checkpointer: Worker | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private expiring = false;
+  private readonly hot: LRUCache<number, StoredMessage>;
+  private readonly stmt: ReturnType<MessageStore['prepare']>;
+  private readonly commitTx: (batch: Pending[], receivedAt: number) => void;
+  /** Rows committed, for metrics. */
+  commits = 0;
+
+  constructor(opts: StoreOptions) {
+    this.path = opts.path;
+    this.retentionMs = opts.retentionMs;
+    this.clock = opts.clock;
+    this.log = opts.log;
+    mkdirSync(dirname(opts.path), { recursive: true });
+    this.db = new Database(opts.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${opts.sync === 'normal' ? 'NORMAL' : 'FULL'}`);
+    this.db.pragma('busy_timeout = 5000');
+    // Bounded page cache (16 MB) and no mmap: RSS must not grow with the store.
+    this.db.pragma('cache_size = -16000');
+    this.db.pragma('mmap_size = 0');
+    this.db.pragma('journal_size_limit = 67108864');
+    this.db.exec(SCHEMA);
+    const useWorker = opts.checkpointWorker !== false;
+    // Checkpoints copy the WAL into the database and fsync it; doing that on
+    // another thread keeps it off the request path.
+    if (useWorker) this.db.pragma('wal_autocheckpoint = 0');
+    this.stmt = this.prepare();
+    const meta = this.stmt.meta.get() as { high_water: number; live: number; bytes: number };
+    const last = this.stmt.lastRow.get() as { seq: number; received_at: number } | undefined;
+    this.nextSeq = Math.max(meta.high_water, last?.seq ?? 0) + 1;
+    this.lastReceivedAt = last?.received_at ?? 0;
+    this.live = meta.live;
+    this.bytes = meta.bytes;
+    this.hot = new LRUCache<number, StoredMessage>({
+      maxSize: opts.hotCacheBytes ?? 32 * 1024 * 1024,
+      sizeCalculation: (m) => m.message.length + m.signature.length + m.recipient.length + 200,
+    });
+    this.commitTx = this.db.transaction((batch: Pending[], receivedAt: number) => {
+      let added = 0;
+      for (const p of batch) {
+        const body = encodeBody(p.packet);
+        this.stmt.insert.run(this.nextSeq, key48(p.idBuf), recipientKey(p.packet.recipient), receivedAt, p.idBuf, body);
+        p.seq = this.nextSeq++;
+        added += body.length;
+      }
+      this.stmt.setMeta.run(this.nextSeq - 1, this.live + batch.length, this.bytes + added);
+      this.live += batch.length;
+      this.bytes += added;
+    }) as unknown as (batch: Pending[], receivedAt: number) => void;
+    if (useWorker) this.startCheckpointer();
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      meta: db.prepare('SELECT high_water, live, bytes FROM meta WHERE k = 0'),
+      setMeta: db.prepare('UPDATE meta SET high_water = ?, live = ?, bytes = ? WHERE k = 0'),
+      lastRow: db.prepare('SELECT seq, received_at FROM messages ORDER BY seq DESC LIMIT 1'),
+      insert: db.prepare('INSERT INTO messages (seq, idk, rk, received_at, id, body) VALUES (?, ?, ?, ?, ?, ?)'),
+      has: db.prepare('SELECT seq FROM messages WHERE idk = ? AND id = ?').pluck(),
+      byId: db.prepare('SELECT seq, received_at, id, body FROM messages WHERE idk = ? AND id = ?'),
+      bySeq: db.prepare('SELECT seq, received_at, id, body FROM messages WHERE seq = ?'),
+      seqsFor: db.prepare('SELECT seq FROM messages WHERE rk = ? AND seq > ? ORDER BY seq LIMIT ?').pluck(),
+      firstAtOrAfter: db.prepare('SELECT seq, received_at FROM messages WHERE seq >= ? ORDER BY seq LIMIT 1'),
+      firstRow: db.prepare('SELECT seq FROM messages ORDER BY seq LIMIT 1').pluck(),
+      idsFrom: db.prepare('SELECT seq, id, received_at, body IS NULL AS deleted FROM messages WHERE seq >= ? ORDER BY seq LIMIT ?'),
+      oldest: db.prepare('SELECT seq, received_at, length(body) AS n FROM messages ORDER BY seq LIMIT ?'),
+      deleteUpTo: db.prepare('DELETE FROM messages WHERE seq <= ?'),
+      tombstone: db.prepare('UPDATE messages SET body = NULL WHERE seq = ?'),
+      idsForDelete: db.prepare('SELECT seq, rk, length(body) AS n, substr(body, 1, ?) AS rcpt FROM messages WHERE idk = ? AND id = ?'),
+    };
+  }
+
+  private startCheckpointer(): void {
+    const w = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { path: this.path } });
+    w.unref();
+    w.on('error', (err) => {
+      // Fall back to inline checkpoints rather than letting the WAL grow without bound.
+      this.log.error({ err }, 'checkpoint worker failed; checkpointing inline');
+      this.checkpointer = undefined;
+      if (!this.closed) this.db.pragma('wal_autocheckpoint = 1000');
+    });
+    this.checkpointer = w;
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /**
+   * Queues a validated packet for the next group commit. `cb` runs after the
+   * commit (or its failure). Callers dedupe first with has()/isPending().
+   */
+  add(id: string, packet: P.ClientMessagePacket, cb: CommitCallback): void {
+    if (this.closed) {
+      cb(new Error('store closed'), 0, 0);
+      return;
+    }
+    const p: Pending = { id, idBuf: Buffer.from(id, 'hex'), packet, cb };
+    this.pending.push(p);
+    this.pendingIds.set(id, p);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  get queueDepth(): number {
+    return this.pending.length;
+  }
+
+  isPending(id: string): boolean {
+    return this.pendingIds.has(id);
+  }
+
+  /** Runs `cb` when the queued packet `id` is committed (or fails); false when it is not queued. */
+  afterCommit(id: string, cb: CommitCallback): boolean {
+    const p = this.pendingIds.get(id);
+    if (!p) return false;
+    (p.waiters ??= []).push(cb);
+    return true;
+  }
+
+  /** Commits everything queued, in one transaction, then runs the callbacks. */
+  flush(): void {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    this.pendingIds = new Map();
+    const receivedAt = Math.max(this.clock.now(), this.lastReceivedAt);
+    const nextBefore = this.nextSeq;
+    try {
+      this.commitTx(batch, receivedAt);
+    } catch (err) {
+      this.nextSeq = nextBefore;
+      this.log.error({ err, batch: batch.length }, 'group commit failed');
+      for (const p of batch) {
+        p.cb(err as Error, 0, 0);
+        if (p.waiters) for (const w of p.waiters) w(err as Error, 0, 0);
+      }
+      return;
+    }
+    this.lastReceivedAt = receivedAt;
+    this.commits += batch.length;
+    for (const p of batch) {
+      const seq = p.seq!;
+      this.hot.set(seq, { seq, id: p.id, ...p.packet, received_at: receivedAt });
+      p.cb(null, seq, receivedAt);
+      if (p.waiters) for (const w of p.waiters) w(null, seq, receivedAt);
+    }
+  }
+
+  /**
+   * The recipient removes messages it received. Rows become tombstones (no
+   * payload) until they expire, so catch-up does not resurrect them.
+   */
+  deleteFor(recipient: string, ids: string[]): number {
+    const der = Buffer.from(recipient, 'base64');
+    const rk = recipientKey(recipient);
+    let n = 0;
+    this.db.transaction(() => {
+      let freed = 0;
+      for (const id of ids) {
+        const idBuf = Buffer.from(id, 'hex');
+        const row = this.stmt.idsForDelete.get(SPKI, key48(idBuf), idBuf) as
+          | { seq: number; rk: number; n: number | null; rcpt: Buffer | null }
+          | undefined;
+        if (!row || row.n === null || row.rk !== rk || !row.rcpt || !der.equals(row.rcpt)) continue;
+        this.stmt.tombstone.run(row.seq);
+        this.hot.delete(row.seq);
+        freed += row.n;
+        n++;
+      }
+      if (n) {
+        this.stmt.setMeta.run(this.nextSeq - 1, this.live - n, this.bytes - freed);
+        this.live -= n;
+        this.bytes -= freed;
+      }
+    })();
+    return n;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** Committed (or queued for this turn's commit) and not expired. */
+  has(id: string): boolean {
+    if (this.pendingIds.has(id)) return true;
+    const idBuf = Buffer.from(id, 'hex');
+    return this.stmt.has.get(key48(idBuf), idBuf) !== undefined;
+  }
+
+  private cutoff(): number {
+    return this.clock.now() - this.retentionMs;
+  }
+
+  private rowToMessage(row: { seq: number; received_at: number; id: Buffer; body: Buffer | null }): StoredMessage | undefined {
+    if (!row.body) return undefined;
+    return { seq: row.seq, id: row.id.toString('hex'), ...decodeBody(row.body), received_at: row.received_at };
+  }
+
+  private bySeq(seq: number): StoredMessage | undefined {
+    const hit = this.hot.get(seq);
+    if (hit) return hit;
+    const row = this.stmt.bySeq.get(seq) as { seq: number; received_at: number; id: Buffer; body: Buffer | null } | undefined;
+    return row ? this.rowToMessage(row) : undefined;
+  }
+
+  /**
+   * Up to `limit` live messages for `recipient` with seq > afterSeq, oldest
+   * first; `more` says whether another page follows.
+   */
+  page(recipient: string, afterSeq: number, limit: number): { messages: StoredMessage[]; more: boolean } {
+    const rk = recipientKey(recipient);
+    const cutoff = this.cutoff();
+    const out: StoredMessage[] = [];
+    let after = afterSeq;
+    for (;;) {
+      // One row past the page tells whether more follow; rows that fail the checks are skipped and refilled.
+      const want = limit + 1 - out.length;
+      const seqs = this.stmt.seqsFor.all(rk, after, want) as number[];
+      for (const seq of seqs) {
+        after = seq;
+        const m = this.bySeq(seq);
+        if (!m || m.received_at <= cutoff || m.recipient !== recipient) continue;
+        if (out.length === limit) return { messages: out, more: true };
+        out.push(m);
+      }
+      if (seqs.length < want) return { messages: out, more: false };
+    }
+  }
+
+  /** Live messages by id, in the order given; unknown, deleted and expired ids are skipped. */
+  getByIds(ids: readonly string[]): StoredMessage[] {
+    const cutoff = this.cutoff();
+    const out: StoredMessage[] = [];
+    for (const id of ids) {
+      if (!P.isHex64(id)) continue;
+      const idBuf = Buffer.from(id, 'hex');
+      const row = this.stmt.byId.get(key48(idBuf), idBuf) as { seq: number; received_at: number; id: Buffer; body: Buffer | null } | undefined;
+      if (!row) continue;
+      const m = this.hot.get(row.seq) ?? this.rowToMessage(row);
+      if (m && m.received_at > cutoff) out.push(m);
+    }
+    return out;
+  }
+
+  /** Smallest seq whose receipt time is >= ms (Infinity when none): a binary search over the seq order. */
+  private seqAtTime(ms: number): number {
+    let lo = (this.stmt.firstRow.get() as number | undefined) ?? this.nextSeq;
+    let hi = this.nextSeq; // exclusive: no row at or beyond
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const r = this.stmt.firstAtOrAfter.get(mid) as { seq: number; received_at: number } | undefined;
+      if (!r) hi = mid;
+      else if (r.received_at >= ms) hi = mid;
+      else lo = r.seq + 1;
+    }
+    return lo;
+  }
+
+  /**
+   * Ids first received in [fromMs, toMs), oldest first, at most `limit`,
+   * continuing after `afterSeq` when paging. Includes tombstones (held but
+   * deleted) so reconciliation counts them as present. For the mesh's catch-up.
+   */
+  idsByReceipt(fromMs: number, toMs: number, limit = 10_000, afterSeq = 0): IdEntry[] {
+    const start = Math.max(this.seqAtTime(Math.max(fromMs, this.cutoff() + 1)), afterSeq + 1);
+    const rows = this.stmt.idsFrom.all(start, limit) as { seq: number; id: Buffer; received_at: number; deleted: number }[];
+    const out: IdEntry[] = [];
+    for (const r of rows) {
+      if (r.received_at >= toMs) break;
+      out.push({ seq: r.seq, id: r.id.toString('hex'), received_at: r.received_at, deleted: r.deleted === 1 });
+    }
+    return out;
+  }
+
+  /** Live (not deleted) messages held. */
+  count(): number {
+    return this.live;
+  }
+
+  /** Payload bytes of live messages (binary, as stored). */
+  storedBytes(): number {
+    return this.bytes;
+  }
+
+  /** Highest seq committed so far (0 when empty). */
+  highWater(): number {
+    return this.nextSeq - 1;
+  }
+
+  // ---------------------------------------------------------------- expiry
+
+  /**
+   * Deletes up to `batch` of the oldest rows whose retention has passed.
+   * Returns how many went; callers loop while a full batch was deleted.
+   */
+  expireBatch(batch = 500): number {
+    const cutoff = this.cutoff();
+    const rows = this.stmt.oldest.all(batch) as { seq: number; received_at: number; n: number | null }[];
+    let last = -1;
+    let live = 0;
+    let freed = 0;
+    let count = 0;
+    for (const r of rows) {
+      if (r.received_at > cutoff) break;
+      last = r.seq;
+      count++;
+      if (r.n !== null) {
+        live++;
+        freed += r.n;
+      }
+    }
+    if (last < 0) return 0;
+    this.db.transaction(() => {
+      this.stmt.deleteUpTo.run(last);
+      this.stmt.setMeta.run(this.nextSeq - 1, this.live - live, this.bytes - freed);
+    })();
+    this.live -= live;
+    this.bytes -= freed;
+    for (const r of rows.slice(0, count)) this.hot.delete(r.seq);
+    return count;
+  }
+
+  /** Expires in bounded batches, yielding to the event loop between them. Resolves with the rows removed. */
+  expire(): Promise<number> {
+    if (this.expiring || this.closed) return Promise.resolve(0);
+    this.expiring = true;
+    let total = 0;
+    return new Promise((resolve) => {
+      const step = (): void => {
+        if (this.closed) {
+          this.expiring = false;
+          resolve(total);
+          return;
+        }
+        const n = this.expireBatch();
+        total += n;
+        if (n === 500) setImmediate(step);
+        else {
+          this.expiring = false;
+          if (total) this.log.info({ expired: total }, 'expired messages');
+          resolve(total);
+        }
+      };
+      step();
+    });
+  }
+
+  /** Runs expire() every `everyMs`. */
+  startExpiry(everyMs = 5000): void {
+    this.expiryTimer = setInterval(() => void this.expire(), everyMs);
+    this.expiryTimer.unref();
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** Commits what is queued, checkpoints the WAL and closes the database. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    if (this.expiryTimer) clearInterval(this.expiryTimer);
+    if (this.checkpointer) {
+      const w = this.checkpointer;
+      this.checkpointer = undefined;
+      await w.terminate();
+    }
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch (err) {
+      this.log.warn({ err }, 'final checkpoint failed');
+    }
+    this.db.close();
+  }
+}
+
+function encodeBody(p: P.ClientMessagePacket): Buffer {
+  // Lengths are fixed by validation: 294-byte DER key, 1309-byte signature envelope.
+  const msgLen = P.base64DecodedLength(p.message);
+  const body = Buffer.allocUnsafe(SPKI + SIG + msgLen);
+  body.write(p.recipient, 0, SPKI, 'base64');
+  body.write(p.signature, SPKI, SIG, 'base64');
+  body.write(p.message, SPKI + SIG, msgLen, 'base64');
+  return body;
+}
+
+function decodeBody(body: Buffer): { recipient: string; message: string; signature: string } {
+  return {
+    recipient: body.toString('base64', 0, SPKI),
+    signature: body.toString('base64', SPKI, SPKI + SIG),
+    message: body.toString('base64', SPKI + SIG),
+  };
+}
+
+export const storePath = (dataDir: string): string => join(dataDir, 'messages.db');
