@@ -18,6 +18,7 @@ const bin = (name) => join(root, 'node_modules', '.bin', name);
 const APT = [
   { pkg: 'chromium', check: '/usr/bin/chromium', why: 'browser tests (Playwright drives it)' },
   { pkg: 'stun-client', check: '/usr/bin/stun', why: 'STUN interop test' },
+  { pkg: 'coturn', check: '/usr/bin/turnserver', why: 'TURN interop test' },
 ];
 
 function ensureSystemPackages() {
