@@ -437,9 +437,10 @@ const HAND_VECTOR = 'IMSPYGMI9e0aXDFcZousOwkA8N0=';
 
 // --- coturn: the independent RFC 5389 client and the TURN server itself ------------------
 
-// coturn ships turnserver and turnutils_stunclient. `npm test` does not install
-// it (only stun-client); where it is missing these tests are not defined rather
-// than installing anything from inside a test.
+// coturn ships turnserver and turnutils_stunclient; `npm test` (tests/run.js)
+// installs it with the other Debian packages. When vitest runs alone on a
+// machine without it these tests are not defined rather than installing
+// anything from inside a test.
 const HAVE_COTURN = existsSync('/usr/bin/turnserver') && existsSync('/usr/bin/turnutils_stunclient');
 if (HAVE_COTURN) {
   describe('with coturn', () => {
