@@ -18,3 +18,4 @@ export type { CryptoEngine, PrivateKeyHandle, PublicKeyHandle } from './crypto/e
 export { webCryptoEngine } from './crypto/webcrypto.ts';
 export { selectEngine } from './crypto/select.ts';
 export const PROTOCOL_VERSION = 1;
+export * from './forward.ts';
