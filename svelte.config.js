@@ -5,7 +5,10 @@ import { vitePreprocess } from '@sveltejs/vite-plugin-svelte';
 export default {
   preprocess: vitePreprocess(),
   kit: {
-    adapter: adapter({ pages: 'build', assets: 'build', fallback: 'index.html', strict: true }),
+    // One static page; routes live in the fragment (#/chat/…), so any static
+    // host (or a relay) can serve the app and invite fragments never reach a server.
+    adapter: adapter({ pages: 'build', assets: 'build', strict: true }),
+    router: { type: 'hash' },
     files: {
       src: 'web',
       routes: 'web/routes',
@@ -18,6 +21,28 @@ export default {
       assets: 'static',
     },
     alias: { $protocol: 'protocol', $workers: 'workers' },
+    // The bootstrap script is the only inline script; 'hash' mode puts its
+    // SHA-256 into a <meta> CSP. Relays serving the build send the same policy
+    // as a header (they read it from build/index.html).
+    csp: {
+      mode: 'hash',
+      directives: {
+        'default-src': ['self'],
+        'script-src': ['self'],
+        'style-src': ['self'],
+        'img-src': ['self', 'blob:', 'data:'],
+        'font-src': ['self'],
+        // Other relays are reached directly, over HTTP(S) and WebSocket.
+        'connect-src': ['self', 'http:', 'https:', 'ws:', 'wss:'],
+        'worker-src': ['self'],
+        'manifest-src': ['self'],
+        'media-src': ['self', 'blob:'],
+        'object-src': ['none'],
+        'base-uri': ['none'],
+        'form-action': ['none'],
+      },
+    },
+    version: { pollInterval: 0 },
     typescript: {
       // protocol/, relay/ and workers/ live outside web/ but are type-checked together.
       config(config) {

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import type { MessageRecord } from '../../web/lib/db/records.ts';
+import { dayLabel, laterState, mergeMessage, readReceipt, readSyncExtra } from '../../web/lib/domain/messages.ts';
+
+const m = (extra: Partial<MessageRecord> = {}): MessageRecord => ({
+  contact: 'a'.repeat(64),
+  uuid: '123e4567-e89b-42d3-a456-426614174000',
+  dir: 'out',
+  text: 'hi',
+  time: 1,
+  storedAt: 1,
+  state: 'queued',
+  ...extra,
+});
+
+describe('message dedupe and delivery state', () => {
+  it('inserts a new message', () => {
+    expect(mergeMessage(undefined, m())).toMatchObject({ inserted: true, changed: true });
+  });
+
+  it('a duplicate (same contact + uuid) changes nothing', () => {
+    const r = mergeMessage(m({ state: 'delivered' }), m({ state: 'delivered', text: 'other' }));
+    expect(r).toMatchObject({ inserted: false, changed: false });
+    expect(r.record.text).toBe('hi');
+  });
+
+  it('state only moves forward: queued → sent → delivered → read', () => {
+    expect(mergeMessage(m({ state: 'queued' }), m({ state: 'sent' })).record.state).toBe('sent');
+    expect(mergeMessage(m({ state: 'delivered' }), m({ state: 'sent' })).changed).toBe(false);
+    expect(mergeMessage(m({ state: 'sent' }), m({ state: 'read' })).record.state).toBe('read');
+    expect(laterState('failed', 'sent')).toBe('sent');
+    expect(laterState('read', 'failed')).toBe('read');
+  });
+
+  it('a message claiming the other direction cannot overwrite ours', () => {
+    const r = mergeMessage(m({ dir: 'out', state: 'sent' }), m({ dir: 'in', state: 'delivered', text: 'spoof' }));
+    expect(r.changed).toBe(false);
+    expect(r.record).toMatchObject({ dir: 'out', text: 'hi' });
+  });
+});
+
+describe('control message extras', () => {
+  it('reads the self-copy target only when it looks like a key', () => {
+    expect(readSyncExtra({ to: 'x'.repeat(392) })).toEqual({ to: 'x'.repeat(392) });
+    expect(readSyncExtra({ to: 'short' })).toBeUndefined();
+    expect(readSyncExtra(undefined)).toBeUndefined();
+  });
+  it('reads bounded, well-formed receipt uuids', () => {
+    const u = '123e4567-e89b-42d3-a456-426614174000';
+    expect(readReceipt({ read: [u, 'nope', 5] })).toEqual([u]);
+    expect(readReceipt({ read: Array(500).fill(u) })).toHaveLength(100);
+    expect(readReceipt({})).toEqual([]);
+  });
+  it('labels days', () => {
+    const now = new Date(2024, 5, 15, 12).getTime();
+    expect(dayLabel(now, now)).toBe('Today');
+    expect(dayLabel(now - 86_400_000, now)).toBe('Yesterday');
+  });
+});

@@ -1,0 +1,53 @@
+import { DELIVERY_ORDER, type Delivery, type MessageRecord } from '../db/records.ts';
+
+/**
+ * Dedupe rule for a conversation: a (contact, uuid) pair is one message. A
+ * second copy never changes who wrote it or what it says; delivery state only
+ * moves forward (queued → sent → delivered → read), except that a failed send
+ * may be retried.
+ */
+export function mergeMessage(
+  existing: MessageRecord | undefined,
+  incoming: MessageRecord,
+): { record: MessageRecord; inserted: boolean; changed: boolean } {
+  if (!existing) return { record: incoming, inserted: true, changed: true };
+  if (existing.dir !== incoming.dir) return { record: existing, inserted: false, changed: false };
+  const state = laterState(existing.state, incoming.state);
+  if (state === existing.state) return { record: existing, inserted: false, changed: false };
+  return { record: { ...existing, state }, inserted: false, changed: true };
+}
+
+export function laterState(a: Delivery, b: Delivery): Delivery {
+  if (a === 'failed') return b;
+  return DELIVERY_ORDER[b] > DELIVERY_ORDER[a] ? b : a;
+}
+
+/** Control kinds carried in the sealed plaintext (PROTOCOL.md lists them). */
+export interface SyncExtra {
+  /** The conversation partner's public key: the self-copy belongs to that chat. */
+  to: string;
+}
+
+export function readSyncExtra(extra: Record<string, unknown> | undefined): SyncExtra | undefined {
+  const to = extra?.to;
+  return typeof to === 'string' && to.length === 392 ? { to } : undefined;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** A read receipt's content: the uuids it acknowledges (bounded). */
+export function readReceipt(extra: Record<string, unknown> | undefined): string[] {
+  const ids = extra?.read;
+  if (!Array.isArray(ids)) return [];
+  return ids.slice(0, 100).filter((x): x is string => typeof x === 'string' && UUID.test(x));
+}
+
+/** Groups messages by calendar day for the conversation view. */
+export function dayLabel(ms: number, now = Date.now()): string {
+  const d = new Date(ms);
+  const today = new Date(now);
+  const startOf = (x: Date) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
+  const diff = Math.round((startOf(today) - startOf(d)) / 86_400_000);
+  if (diff === 0) return 'Today';
+  if (diff === 1) return 'Yesterday';
+  return d.toLocaleDateString(undefined, { year: d.getFullYear() === today.getFullYear() ? undefined : 'numeric', month: 'short', day: 'numeric' });
+}

@@ -1,0 +1,97 @@
+import type { ServerRecord } from '../db/records.ts';
+
+/**
+ * Relay choice. Clients send through the least-loaded relay (TX) and receive
+ * through a different least-loaded one (RX), so no single relay sees both
+ * what a user sends and what they receive. A relay that failed recently is
+ * skipped for a back-off that grows with consecutive failures; a relay whose
+ * key changed since we pinned it is never chosen until the user accepts.
+ */
+export const UNKNOWN_LOAD = 0.75;
+const BACKOFF_BASE_MS = 5_000;
+const BACKOFF_MAX_MS = 10 * 60_000;
+
+export function backoffMs(failures: number): number {
+  if (failures <= 0) return 0;
+  return Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 16));
+}
+
+export function usable(s: ServerRecord, now: number): boolean {
+  if (s.keyChanged) return false;
+  if (s.failures > 0 && s.lastFailureAt !== undefined && now - s.lastFailureAt < backoffMs(s.failures)) return false;
+  return true;
+}
+
+export function rank(servers: ServerRecord[], now: number): ServerRecord[] {
+  return servers
+    .filter((s) => usable(s, now))
+    .sort((a, b) => (a.load ?? UNKNOWN_LOAD) - (b.load ?? UNKNOWN_LOAD) || a.failures - b.failures || (b.lastSeen ?? 0) - (a.lastSeen ?? 0) || a.url.localeCompare(b.url));
+}
+
+export interface Choice {
+  tx?: string;
+  rx?: string;
+  /** True when only one relay is usable and it must do both jobs. */
+  shared: boolean;
+}
+
+/**
+ * Picks TX then RX. `keepRx` keeps the current RX while it stays usable: the
+ * RX relay holds our subscription and cursor, and hopping it needlessly costs
+ * a reconnect (and, with a mesh, gains nothing).
+ */
+export function chooseRelays(servers: ServerRecord[], now: number, keepRx?: string): Choice {
+  const ranked = rank(servers, now);
+  if (ranked.length === 0) return { shared: false };
+  const rxKept = keepRx ? ranked.find((s) => s.url === keepRx) : undefined;
+  if (rxKept && ranked.length > 1) {
+    const tx = ranked.find((s) => s.url !== rxKept.url)!;
+    return { tx: tx.url, rx: rxKept.url, shared: false };
+  }
+  const tx = ranked[0]!;
+  const rx = ranked.find((s) => s.url !== tx.url);
+  return rx ? { tx: tx.url, rx: rx.url, shared: false } : { tx: tx.url, rx: tx.url, shared: true };
+}
+
+export type PinVerdict = 'new' | 'same' | 'changed';
+
+/** Trust on first use: a relay key is pinned the first time we see it. */
+export function checkPin(server: ServerRecord | undefined, publicKey: string): PinVerdict {
+  if (!server?.publicKey) return 'new';
+  return server.publicKey === publicKey ? 'same' : 'changed';
+}
+
+export function recordFailure(s: ServerRecord, now: number): ServerRecord {
+  return { ...s, failures: s.failures + 1, lastFailureAt: now };
+}
+
+export function recordSuccess(s: ServerRecord, now: number, load?: number): ServerRecord {
+  const out: ServerRecord = { ...s, failures: 0, lastSeen: now };
+  if (load !== undefined) out.load = load;
+  return out;
+}
+
+/** Seeds: the origin that served the app (when it is a relay) plus the bundled list. */
+export function seedList(origin: string | undefined, bundled: unknown): { url: string; source: 'origin' | 'bundled' }[] {
+  const out: { url: string; source: 'origin' | 'bundled' }[] = [];
+  const add = (u: unknown, source: 'origin' | 'bundled') => {
+    const url = normalise(u);
+    if (url && !out.some((x) => x.url === url)) out.push({ url, source });
+  };
+  if (origin) add(origin, 'origin');
+  const list = Array.isArray(bundled) ? bundled : typeof bundled === 'object' && bundled !== null ? (bundled as { relays?: unknown }).relays : undefined;
+  if (Array.isArray(list)) for (const u of list.slice(0, 32)) add(u, 'bundled');
+  return out;
+}
+
+export function normalise(u: unknown): string | undefined {
+  if (typeof u !== 'string' || u.length > 512) return undefined;
+  try {
+    const url = new URL(u.trim());
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+    if (url.username || url.password || url.search || url.hash) return undefined;
+    return url.origin + url.pathname.replace(/\/+$/, '');
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,329 @@
+import type { AppStore } from '../db/store.ts';
+import type { ContactRecord, MessageRecord, OutboxRecord } from '../db/records.ts';
+import { readReceipt, readSyncExtra } from '../domain/messages.ts';
+import { afterFailure, due, expired, permanentFailure } from '../domain/outbox.ts';
+import { parseFrame, subscribeUrl } from '../net/frames.ts';
+import { getMessages, postMessage, RelayError } from '../net/relay-api.ts';
+import type { RelayMessage } from '../net/wire.ts';
+import type { CryptoPort, Notify } from './ports.ts';
+import type { ServerManager } from './server-manager.ts';
+
+export type Connection = 'offline' | 'connecting' | 'live' | 'polling';
+
+const POLL_LIVE_MS = 60_000;
+const POLL_FALLBACK_MS = 10_000;
+const SEEN_TTL_MS = 8 * 24 * 3600_000;
+const MAX_PAGES = 20;
+
+/**
+ * The message pipeline: seal and queue outgoing messages, flush the outbox
+ * through the TX relay, receive through the RX relay (live WebSocket
+ * subscription, periodic polling as the fallback), open and verify every
+ * packet in the worker, store, and notify the UI.
+ */
+export class Messenger {
+  connection: Connection = 'offline';
+  #me: { publicKey: string; fingerprint: string } | undefined;
+  #ws: WebSocket | undefined;
+  #wsUrl: string | undefined;
+  #wsRetry = 0;
+  #pollTimer: ReturnType<typeof setTimeout> | undefined;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #flushing: Promise<void> | undefined;
+  #receiving: Promise<void> = Promise.resolve();
+  #stopped = true;
+
+  constructor(
+    private readonly store: AppStore,
+    private readonly crypto: CryptoPort,
+    private readonly servers: ServerManager,
+    private readonly notify: Notify,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  start(me: { publicKey: string; fingerprint: string }): void {
+    this.#me = me;
+    this.#stopped = false;
+    void this.store.pruneSeen(this.now() - SEEN_TTL_MS);
+    void this.reconnect();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#closeWs();
+    clearTimeout(this.#pollTimer);
+    clearTimeout(this.#reconnectTimer);
+    this.#setConnection('offline');
+  }
+
+  // ------------------------------------------------------------- sending
+
+  /** Seals the message to the contact and a self-copy to us, queues both, tries to send. */
+  async send(contact: ContactRecord, text: string): Promise<MessageRecord> {
+    const me = this.#requireMe();
+    const uuid = crypto.randomUUID();
+    const timestamp = new Date(this.now()).toISOString();
+    const msg: MessageRecord = { contact: contact.id, uuid, dir: 'out', text, time: Date.parse(timestamp), storedAt: this.now(), state: 'queued' };
+    const [toThem, toMe] = await Promise.all([
+      this.crypto.seal(contact.publicKey, { content: text, uuid, timestamp }),
+      this.crypto.seal(me.publicKey, { content: text, uuid, timestamp, kind: 'sync', extra: { to: contact.publicKey } }),
+    ]);
+    await this.store.upsertMessage(msg);
+    const base = { contact: contact.id, uuid, createdAt: this.now(), attempts: 0, nextAttemptAt: 0 };
+    await this.store.putOutbox([
+      { ...base, id: toThem.id, role: 'message', packet: toThem.packet },
+      { ...base, id: toMe.id, role: 'self', packet: toMe.packet },
+    ]);
+    this.notify('messages', contact.id);
+    void this.flush();
+    return msg;
+  }
+
+  /** Sends a read receipt for messages we have shown (best effort, no self-copy). */
+  async sendReceipt(contact: ContactRecord, uuids: string[]): Promise<void> {
+    if (!uuids.length) return;
+    const sealed = await this.crypto.seal(contact.publicKey, { content: '', kind: 'receipt', extra: { read: uuids.slice(0, 100) } });
+    await this.store.putOutbox([
+      { id: sealed.id, contact: contact.id, uuid: sealed.plaintext.uuid, role: 'self', packet: sealed.packet, createdAt: this.now(), attempts: 0, nextAttemptAt: 0 },
+    ]);
+    void this.flush();
+  }
+
+  flush(force = false): Promise<void> {
+    this.#flushing ??= this.#flush(force).finally(() => (this.#flushing = undefined));
+    return this.#flushing;
+  }
+
+  async #flush(force: boolean): Promise<void> {
+    for (let round = 0; round < 3; round++) {
+      const tx = this.servers.choice.tx;
+      const rows = due(await this.store.outbox(), this.now(), force);
+      if (!rows.length) return;
+      if (!tx) {
+        await this.servers.refresh(false);
+        if (!this.servers.choice.tx) return;
+        continue;
+      }
+      let broke = false;
+      for (const row of rows) {
+        if (expired(row, this.now())) {
+          await this.#finish(row, 'failed');
+          continue;
+        }
+        try {
+          await postMessage(tx, row.packet);
+          await this.#finish(row, 'sent');
+        } catch (e) {
+          const err = e instanceof RelayError ? e : new RelayError(0, 'network', String(e));
+          if (err.status !== 0 && permanentFailure(err.status)) {
+            await this.#finish(row, 'failed');
+            continue;
+          }
+          await this.store.putOutbox([afterFailure(row, this.now(), `${err.code}: ${err.message}`)]);
+          if (typeof navigator !== 'undefined' && navigator.onLine === false) return;
+          await this.servers.failed(tx);
+          broke = true;
+          break;
+        }
+      }
+      if (!broke) return;
+      force = true;
+    }
+  }
+
+  async #finish(row: OutboxRecord, state: 'sent' | 'failed'): Promise<void> {
+    await this.store.deleteOutbox(row.id);
+    if (row.role === 'message' && (await this.store.setDelivery(row.contact, row.uuid, state))) this.notify('messages', row.contact);
+  }
+
+  // ------------------------------------------------------------- receiving
+
+  /** (Re)connects to the current RX relay: WebSocket first, polling alongside as the fallback. */
+  async reconnect(): Promise<void> {
+    if (this.#stopped) return;
+    clearTimeout(this.#reconnectTimer);
+    if (!this.servers.choice.rx) await this.servers.refresh();
+    const rx = this.servers.choice.rx;
+    if (!rx) {
+      this.#setConnection('offline');
+      this.#schedulePoll(POLL_FALLBACK_MS);
+      return;
+    }
+    if (this.#wsUrl !== rx || !this.#ws) {
+      this.#closeWs();
+      await this.#openWs(rx);
+    }
+    await this.poll();
+  }
+
+  async #openWs(rx: string): Promise<void> {
+    const id = await this.servers.relayId(rx);
+    if (!id || this.#stopped) return;
+    const cursors = (await this.store.getSetting('cursors')) ?? {};
+    const { packet } = await this.crypto.signRetrieval(id, cursors[id]);
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(subscribeUrl(rx));
+    } catch {
+      return;
+    }
+    this.#ws = ws;
+    this.#wsUrl = rx;
+    this.#setConnection('connecting');
+    ws.onopen = () => {
+      ws.send(JSON.stringify(packet));
+      this.#wsRetry = 0;
+      this.#setConnection('live');
+    };
+    ws.onmessage = (ev) => {
+      const f = parseFrame(ev.data);
+      if (f.kind === 'messages') this.#enqueueReceive(f.messages, rx, id, f.cursor);
+      else if (f.kind === 'error') console.warn(`meshchat: subscription refused by ${rx}: ${f.code}`);
+    };
+    ws.onclose = () => {
+      if (this.#ws !== ws) return;
+      this.#ws = undefined;
+      this.#wsUrl = undefined;
+      if (this.#stopped) return;
+      this.#setConnection('polling');
+      const delay = Math.min(30_000, 1000 * 2 ** this.#wsRetry++);
+      this.#reconnectTimer = setTimeout(() => void this.reconnect(), delay);
+    };
+  }
+
+  #closeWs(): void {
+    const ws = this.#ws;
+    this.#ws = undefined;
+    this.#wsUrl = undefined;
+    ws?.close();
+  }
+
+  /** Pulls everything after our cursor from the RX relay; also the fallback when the socket is down. */
+  async poll(): Promise<void> {
+    clearTimeout(this.#pollTimer);
+    const rx = this.servers.choice.rx;
+    try {
+      if (!rx || this.#stopped) return;
+      const id = await this.servers.relayId(rx);
+      if (!id) throw new RelayError(0, 'unreachable', 'relay id unknown');
+      for (let page = 0; page < MAX_PAGES; page++) {
+        const cursors = (await this.store.getSetting('cursors')) ?? {};
+        const { header } = await this.crypto.signRetrieval(id);
+        const res = await getMessages(rx, header, cursors[id]);
+        await this.#enqueueReceive(res.messages, rx, id, res.cursor);
+        if (!res.more || !res.cursor) break;
+      }
+      await this.servers.succeeded(rx);
+      if (this.connection === 'offline') this.#setConnection(this.#ws ? 'live' : 'polling');
+    } catch (e) {
+      if (rx && e instanceof RelayError && e.status === 0) {
+        this.#setConnection('offline');
+        if (typeof navigator === 'undefined' || navigator.onLine !== false) {
+          await this.servers.failed(rx);
+          if (this.servers.choice.rx && this.servers.choice.rx !== rx) {
+            void this.reconnect();
+            return;
+          }
+        }
+      }
+    } finally {
+      if (!this.#stopped) this.#schedulePoll(this.#ws?.readyState === 1 ? POLL_LIVE_MS : POLL_FALLBACK_MS);
+    }
+  }
+
+  #schedulePoll(ms: number): void {
+    clearTimeout(this.#pollTimer);
+    this.#pollTimer = setTimeout(() => void this.poll(), ms);
+  }
+
+  /** Serialises receive batches so cursors only move forward after their messages are stored. */
+  #enqueueReceive(msgs: RelayMessage[], rx: string, relayId: string, cursor?: string): Promise<void> {
+    this.#receiving = this.#receiving.then(() => this.#receive(msgs, relayId, cursor)).catch((e) => console.warn('meshchat: receive failed', e));
+    return this.#receiving;
+  }
+
+  async #receive(msgs: RelayMessage[], relayId: string, cursor?: string): Promise<void> {
+    for (const m of msgs) await this.#handle(m);
+    const last = cursor ?? msgs.at(-1)?.cursor;
+    if (last) {
+      const cursors = (await this.store.getSetting('cursors')) ?? {};
+      if (cursors[relayId] !== last) await this.store.setSetting('cursors', { ...cursors, [relayId]: last });
+    }
+  }
+
+  async #handle(m: RelayMessage): Promise<void> {
+    const me = this.#requireMe();
+    if (m.packet.recipient !== me.publicKey) return;
+    if (await this.store.hasSeen(m.id)) return;
+    const r = await this.crypto.open(m.packet);
+    await this.store.markSeen(m.id, this.now());
+    if (!r.ok) {
+      await this.store.bump('dropped');
+      await this.store.bump(`dropped:${r.code}`);
+      this.notify('counters');
+      return;
+    }
+    const msg = r.message;
+    const time = Date.parse(msg.timestamp);
+    if (msg.kind === 'sync') {
+      // Our own self-copy: only accepted when we signed it.
+      if (msg.sender !== me.publicKey) return this.#drop('sync_not_self');
+      const extra = readSyncExtra(msg.extra);
+      if (!extra) return this.#drop('bad_sync');
+      const contact = await this.#contactFor(extra.to, false);
+      const res = await this.store.upsertMessage({ contact: contact.id, uuid: msg.uuid, dir: 'out', text: msg.content, time, storedAt: this.now(), state: 'delivered' });
+      if (res.inserted || res.record.state === 'delivered') this.notify('messages', contact.id);
+      return;
+    }
+    if (msg.kind === 'receipt') {
+      const { fingerprint } = await this.crypto.fingerprint(msg.sender);
+      for (const uuid of readReceipt(msg.extra)) await this.store.setDelivery(fingerprint, uuid, 'read');
+      this.notify('messages', fingerprint);
+      return;
+    }
+    if (msg.kind !== undefined && msg.kind !== 'text') return; // call signalling, cover traffic, …: other issues.
+    if (msg.sender === me.publicKey) return;
+    const contact = await this.#contactFor(msg.sender, true);
+    await this.store.upsertMessage({ contact: contact.id, uuid: msg.uuid, dir: 'in', text: msg.content, time, storedAt: this.now(), state: 'delivered' });
+    this.notify('messages', contact.id);
+    this.notify('contacts');
+  }
+
+  async #drop(code: string): Promise<void> {
+    await this.store.bump('dropped');
+    await this.store.bump(`dropped:${code}`);
+    this.notify('counters');
+  }
+
+  /** The contact for a key; someone new writing first becomes an "unknown" contact to review. */
+  async #contactFor(publicKey: string, incoming: boolean): Promise<ContactRecord> {
+    const { fingerprint, safetyCode } = await this.crypto.fingerprint(publicKey);
+    const existing = await this.store.contact(fingerprint);
+    if (existing) return existing;
+    const now = this.now();
+    const c: ContactRecord = {
+      id: fingerprint,
+      name: `Unknown ${safetyCode.slice(0, 11)}`,
+      publicKey,
+      relays: [],
+      createdAt: now,
+      updatedAt: now,
+      unread: 0,
+    };
+    if (incoming) c.unknown = true;
+    await this.store.putContact(c);
+    this.notify('contacts');
+    return c;
+  }
+
+  #requireMe(): { publicKey: string; fingerprint: string } {
+    if (!this.#me) throw new Error('no identity');
+    return this.#me;
+  }
+
+  #setConnection(c: Connection): void {
+    if (this.connection === c) return;
+    this.connection = c;
+    this.notify('connection');
+  }
+}

@@ -1,0 +1,14 @@
+import type { ClientMessagePacket, MessagePlaintext, RetrievalPacket, SealInput } from '$protocol/index.ts';
+import type { DescriptorResult, OpenResult } from '../../../workers/crypto-core.ts';
+
+/** What the engine needs from the crypto worker (a comlink proxy satisfies it). */
+export interface CryptoPort {
+  seal(recipient: string, input: SealInput): Promise<{ packet: ClientMessagePacket; id: string; plaintext: MessagePlaintext }>;
+  open(packet: unknown): Promise<OpenResult>;
+  signRetrieval(relayId: string, after?: string): Promise<{ packet: RetrievalPacket; header: string }>;
+  fingerprint(publicKey: string): Promise<{ fingerprint: string; safetyCode: string }>;
+  verifyDescriptors(list: unknown[], now: number): Promise<DescriptorResult[]>;
+}
+
+export type ChangeKind = 'contacts' | 'messages' | 'servers' | 'connection' | 'route' | 'counters';
+export type Notify = (kind: ChangeKind, contact?: string) => void;

@@ -1,0 +1,163 @@
+import type { AppStore } from '../db/store.ts';
+import type { ServerRecord, ServerSource } from '../db/records.ts';
+import { checkPin, chooseRelays, normalise, recordFailure, recordSuccess, seedList, type Choice } from '../domain/servers.ts';
+import { getServers, getStatus } from '../net/relay-api.ts';
+import type { CryptoPort, Notify } from './ports.ts';
+
+const MAX_SERVERS = 64;
+
+/**
+ * Keeps the known-relay list fresh: status (load, id, key pin) of each relay,
+ * discovery through /v1/servers with every descriptor verified in the
+ * worker, and the TX/RX choice.
+ */
+export class ServerManager {
+  choice: Choice = { shared: false };
+  warnings: string[] = [];
+  #busy: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: AppStore,
+    private readonly crypto: CryptoPort,
+    private readonly notify: Notify,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async seed(origin: string | undefined, bundled: unknown): Promise<void> {
+    const known = new Set((await this.store.servers()).map((s) => s.url));
+    for (const { url, source } of seedList(origin, bundled)) if (!known.has(url)) await this.store.putServer({ url, source, failures: 0 });
+    const saved = await this.store.getSetting('choice');
+    if (saved) this.choice = { ...saved, shared: saved.tx !== undefined && saved.tx === saved.rx };
+  }
+
+  async add(url: string, source: ServerSource): Promise<boolean> {
+    const u = normalise(url);
+    if (!u) return false;
+    const all = await this.store.servers();
+    if (all.some((s) => s.url === u)) return true;
+    if (all.length >= MAX_SERVERS) return false;
+    await this.store.putServer({ url: u, source, failures: 0 });
+    this.notify('servers');
+    return true;
+  }
+
+  /** Checks every relay's status, learns new relays, re-chooses. Concurrent calls share one run. */
+  refresh(discover = true): Promise<void> {
+    this.#busy ??= this.#refresh(discover).finally(() => (this.#busy = undefined));
+    return this.#busy;
+  }
+
+  async #refresh(discover: boolean): Promise<void> {
+    const servers = await this.store.servers();
+    await Promise.all(servers.map((s) => this.probe(s)));
+    if (discover) await this.#discover();
+    await this.rechoose();
+  }
+
+  /** One status check: load, id and the pinned key. */
+  async probe(s: ServerRecord): Promise<ServerRecord> {
+    const now = this.now();
+    let next: ServerRecord;
+    try {
+      const st = await getStatus(s.url);
+      const { fingerprint } = await this.crypto.fingerprint(st.publicKey);
+      if (fingerprint !== st.id) throw new Error('relay id is not the fingerprint of its key');
+      const verdict = checkPin(s, st.publicKey);
+      next = recordSuccess({ ...s, id: st.id }, now, st.load);
+      if (st.version) next.version = st.version;
+      if (verdict === 'new') next.publicKey = st.publicKey;
+      if (verdict === 'changed') {
+        next.keyChanged = true;
+        this.#warn(`The key of relay ${s.url} changed since it was first seen. It is not used until you accept the new key in Settings.`);
+      }
+    } catch {
+      next = recordFailure(s, now);
+    }
+    await this.store.putServer(next);
+    return next;
+  }
+
+  async #discover(): Promise<void> {
+    const servers = await this.store.servers();
+    const reachable = servers.filter((s) => s.failures === 0 && s.lastSeen !== undefined && !s.keyChanged).slice(0, 3);
+    const byUrl = new Map(servers.map((s) => [s.url, s]));
+    let learned = false;
+    for (const s of reachable) {
+      let raw: unknown[];
+      try {
+        raw = await getServers(s.url);
+      } catch {
+        continue;
+      }
+      const results = await this.crypto.verifyDescriptors(raw, this.now());
+      for (const r of results) {
+        if (!r.ok) continue;
+        const d = r.descriptor;
+        const known = byUrl.get(d.url);
+        if (known) {
+          if (checkPin(known, d.public_key) === 'changed' && !known.keyChanged) {
+            const flagged = { ...known, keyChanged: true };
+            await this.store.putServer(flagged);
+            byUrl.set(d.url, flagged);
+            this.#warn(`Relay ${d.url} is announced with a different key than the one pinned.`);
+          }
+          continue;
+        }
+        if (byUrl.size >= MAX_SERVERS) break;
+        const rec: ServerRecord = { url: d.url, id: d.id, publicKey: d.public_key, source: 'learned', failures: 0 };
+        await this.store.putServer(rec);
+        byUrl.set(d.url, rec);
+        learned = true;
+        await this.probe(rec);
+      }
+    }
+    if (learned) this.notify('servers');
+  }
+
+  async rechoose(): Promise<Choice> {
+    const next = chooseRelays(await this.store.servers(), this.now(), this.choice.rx);
+    const changed = next.tx !== this.choice.tx || next.rx !== this.choice.rx;
+    this.choice = next;
+    const saved: { tx?: string; rx?: string; at: number } = { at: this.now() };
+    if (next.tx) saved.tx = next.tx;
+    if (next.rx) saved.rx = next.rx;
+    await this.store.setSetting('choice', saved);
+    this.notify(changed ? 'route' : 'servers');
+    return next;
+  }
+
+  /** A call to `url` failed: count it and move traffic elsewhere. */
+  async failed(url: string): Promise<void> {
+    await this.store.updateServer(url, (s) => (s ? recordFailure(s, this.now()) : undefined));
+    if (this.choice.rx === url) this.choice = { ...this.choice, rx: undefined };
+    await this.rechoose();
+  }
+
+  async succeeded(url: string): Promise<void> {
+    await this.store.updateServer(url, (s) => (s && s.failures > 0 ? recordSuccess(s, this.now()) : undefined));
+  }
+
+  /** The user accepted a relay's new key: pin it. */
+  async acceptKey(url: string): Promise<void> {
+    await this.store.updateServer(url, (s) => (s ? { ...s, publicKey: undefined, keyChanged: false } : undefined));
+    const s = (await this.store.servers()).find((x) => x.url === url);
+    if (s) await this.probe(s);
+    await this.rechoose();
+  }
+
+  async remove(url: string): Promise<void> {
+    await this.store.deleteServer(url);
+    await this.rechoose();
+  }
+
+  async relayId(url: string): Promise<string | undefined> {
+    const s = (await this.store.servers()).find((x) => x.url === url);
+    if (s?.id) return s.id;
+    if (s) return (await this.probe(s)).id;
+    return undefined;
+  }
+
+  #warn(msg: string): void {
+    if (!this.warnings.includes(msg)) this.warnings = [...this.warnings, msg].slice(-5);
+  }
+}

@@ -1,0 +1,74 @@
+import type { ClientMessagePacket } from '$protocol/packets.ts';
+import { parseErrorBody, parseMessagePage, parseStatus, type MessagePage, type RelayStatus } from './wire.ts';
+
+/** A failed relay call. `status` 0 means the network (or a timeout), not the relay, failed. */
+export class RelayError extends Error {
+  override readonly name = 'RelayError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const TIMEOUT_MS = 10_000;
+const MAX_BODY = 8 * 1024 * 1024;
+
+async function call(url: string, init: RequestInit = {}): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(url, { ...init, signal: AbortSignal.timeout(TIMEOUT_MS), cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' });
+  } catch (e) {
+    throw new RelayError(0, 'network', e instanceof Error ? e.message : String(e));
+  }
+  const text = await res.text();
+  if (text.length > MAX_BODY) throw new RelayError(res.status, 'too_large', 'relay answer too large');
+  let body: unknown;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    throw new RelayError(res.status, 'bad_json', `relay answered ${res.status} with non-JSON`);
+  }
+  if (!res.ok) {
+    const e = parseErrorBody(body);
+    throw new RelayError(res.status, e?.code ?? 'http_error', e?.message ?? `HTTP ${res.status}`);
+  }
+  return body;
+}
+
+const join = (base: string, path: string): string => base.replace(/\/+$/, '') + path;
+
+export async function postMessage(base: string, packet: ClientMessagePacket): Promise<{ id: string; duplicate: boolean }> {
+  const body = await call(join(base, '/v1/messages'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(packet),
+  });
+  const o = body as { id?: unknown; duplicate?: unknown } | undefined;
+  if (!o || typeof o.id !== 'string') throw new RelayError(200, 'bad_answer', 'relay did not return an id');
+  return { id: o.id, duplicate: o.duplicate === true };
+}
+
+export async function getMessages(base: string, header: string, after?: string, limit = 200): Promise<MessagePage> {
+  const q = new URLSearchParams({ limit: String(limit) });
+  if (after) q.set('after', after);
+  const body = await call(join(base, `/v1/messages?${q}`), { headers: { 'x-retrieval': header } });
+  const page = parseMessagePage(body);
+  if (!page) throw new RelayError(200, 'bad_answer', 'relay returned a malformed message page');
+  return page;
+}
+
+export async function getStatus(base: string): Promise<RelayStatus> {
+  const s = parseStatus(await call(join(base, '/v1/status')));
+  if (!s) throw new RelayError(200, 'bad_answer', 'relay returned a malformed status');
+  return s;
+}
+
+/** Raw server list; the caller verifies each descriptor in the worker. */
+export async function getServers(base: string): Promise<unknown[]> {
+  const body = (await call(join(base, '/v1/servers'))) as { type?: unknown; servers?: unknown } | undefined;
+  if (!body || body.type !== 'server_list_response' || !Array.isArray(body.servers)) return [];
+  return body.servers.slice(0, 256);
+}

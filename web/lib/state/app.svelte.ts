@@ -1,0 +1,275 @@
+import { AppStore } from '../db/store.ts';
+import type { ContactRecord, ServerRecord } from '../db/records.ts';
+import { cryptoWorker, errorText, progressCallback, type Crypto, type KeygenStage } from '../crypto/client.ts';
+import { cleanName, type Invite } from '../domain/invite.ts';
+import { Messenger, type Connection } from '../engine/messenger.ts';
+import type { ChangeKind } from '../engine/ports.ts';
+import { ServerManager } from '../engine/server-manager.ts';
+import type { Choice } from '../domain/servers.ts';
+
+export interface Profile {
+  name: string;
+  publicKey: string;
+  fingerprint: string;
+  safetyCode: string;
+}
+
+interface InstallPrompt extends Event {
+  prompt(): Promise<void>;
+  userChoice: Promise<{ outcome: string }>;
+}
+
+const REFRESH_MS = 5 * 60_000;
+
+/** App-wide state: identity, contacts, relays and connection. One instance per tab. */
+export class AppState {
+  phase = $state<'loading' | 'welcome' | 'ready' | 'error'>('loading');
+  fatal = $state('');
+  profile = $state<Profile | undefined>();
+  contacts = $state<ContactRecord[]>([]);
+  servers = $state<ServerRecord[]>([]);
+  choice = $state<Choice>({ shared: false });
+  warnings = $state<string[]>([]);
+  counters = $state<Record<string, number>>({});
+  connection = $state<Connection>('offline');
+  online = $state(true);
+  keygen = $state<{ stage: KeygenStage; startedAt: number } | undefined>();
+  installPrompt = $state<InstallPrompt | undefined>();
+  /** Bumped on every change to a conversation, so open chats reload. */
+  messageVersion = $state<Record<string, number>>({});
+  engine = $state('');
+
+  unreadTotal = $derived(this.contacts.reduce((n, c) => n + c.unread, 0));
+
+  readonly store = new AppStore();
+  #crypto: Crypto | undefined;
+  #servers: ServerManager | undefined;
+  #messenger: Messenger | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #started = false;
+
+  get crypto(): Crypto {
+    this.#crypto ??= cryptoWorker();
+    return this.#crypto;
+  }
+  get messenger(): Messenger {
+    if (!this.#messenger) throw new Error('not ready');
+    return this.#messenger;
+  }
+  get serverManager(): ServerManager {
+    if (!this.#servers) throw new Error('not ready');
+    return this.#servers;
+  }
+
+  async init(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    this.online = navigator.onLine;
+    addEventListener('online', () => {
+      this.online = true;
+      void this.#messenger?.flush(true);
+      void this.#messenger?.reconnect();
+    });
+    addEventListener('offline', () => (this.online = false));
+    addEventListener('beforeinstallprompt', (e) => {
+      e.preventDefault();
+      this.installPrompt = e as InstallPrompt;
+    });
+    addEventListener('appinstalled', () => (this.installPrompt = undefined));
+    try {
+      const notify = (k: ChangeKind, c?: string) => void this.#onChange(k, c);
+      this.#servers = new ServerManager(this.store, this.crypto, notify);
+      this.#messenger = new Messenger(this.store, this.crypto, this.#servers, notify);
+      this.engine = await this.crypto.engine();
+      const [id, profile] = await Promise.all([this.crypto.identity(), this.store.getSetting('profile')]);
+      await this.#servers.seed(this.#originIfRelay(), await this.#bundledRelays());
+      await this.#reloadServers();
+      if (id && profile && profile.publicKey === id.publicKey) {
+        this.profile = { ...profile, safetyCode: id.safetyCode };
+        await this.#enter();
+      } else this.phase = 'welcome';
+    } catch (e) {
+      this.fatal = errorText(e);
+      this.phase = 'error';
+    }
+  }
+
+  // ------------------------------------------------------------- identity
+
+  async createIdentity(name: string): Promise<void> {
+    this.keygen = { stage: 'generating', startedAt: performance.now() };
+    try {
+      const id = await this.crypto.generate(progressCallback((stage) => (this.keygen = { stage, startedAt: this.keygen?.startedAt ?? 0 })));
+      await this.#adopt(name, id);
+    } finally {
+      this.keygen = undefined;
+    }
+  }
+
+  async importIdentity(kind: 'pem' | 'backup', text: string, passphrase: string, name: string): Promise<void> {
+    const id = kind === 'pem' ? await this.crypto.importPem(text) : await this.crypto.importBackup(text, passphrase);
+    await this.#adopt(name || id.name || 'Me', id);
+  }
+
+  async #adopt(name: string, id: { publicKey: string; fingerprint: string; safetyCode: string }): Promise<void> {
+    const profile = { name: cleanName(name) || 'Me', publicKey: id.publicKey, fingerprint: id.fingerprint };
+    await this.store.setSetting('profile', profile);
+    this.profile = { ...profile, safetyCode: id.safetyCode };
+    await this.#enter();
+  }
+
+  async rename(name: string): Promise<void> {
+    if (!this.profile) return;
+    const n = cleanName(name);
+    if (!n) return;
+    const { safetyCode: _s, ...p } = this.profile;
+    await this.store.setSetting('profile', { ...p, name: n });
+    this.profile = { ...this.profile, name: n };
+  }
+
+  exportBackup(passphrase: string): Promise<string> {
+    return this.crypto.exportBackup(passphrase, this.profile?.name);
+  }
+
+  /** Forgets the identity and every local record on this device. */
+  async logout(): Promise<void> {
+    this.#messenger?.stop();
+    await this.crypto.forget();
+    await this.store.clearAll();
+    this.profile = undefined;
+    this.contacts = [];
+    this.phase = 'welcome';
+    location.hash = '#/';
+    location.reload();
+  }
+
+  async #enter(): Promise<void> {
+    this.phase = 'ready';
+    await Promise.all([this.#reloadContacts(), this.#reloadCounters()]);
+    const p = this.profile!;
+    this.#messenger!.start({ publicKey: p.publicKey, fingerprint: p.fingerprint });
+    void this.#servers!.refresh().then(() => this.#reloadServers());
+    clearInterval(this.#timer);
+    this.#timer = setInterval(() => {
+      void this.#servers!.refresh().then(() => this.#messenger?.reconnect());
+    }, REFRESH_MS);
+  }
+
+  // ------------------------------------------------------------- contacts
+
+  async addContact(inv: Invite, name: string, picture?: Blob): Promise<ContactRecord> {
+    const { fingerprint } = await this.crypto.fingerprint(inv.publicKey);
+    if (fingerprint === this.profile?.fingerprint) throw new Error('That is your own invite.');
+    const now = Date.now();
+    const existing = await this.store.contact(fingerprint);
+    const c: ContactRecord = existing
+      ? { ...existing, name: cleanName(name) || existing.name, unknown: false, updatedAt: now, relays: inv.relays.length ? inv.relays : existing.relays }
+      : { id: fingerprint, name: cleanName(name) || 'Contact', publicKey: inv.publicKey, relays: inv.relays, createdAt: now, updatedAt: now, unread: 0 };
+    delete c.unknown;
+    if (picture) c.picture = picture;
+    await this.store.putContact(c);
+    for (const r of inv.relays) await this.#servers?.add(r, 'invite');
+    await this.#reloadContacts();
+    void this.#servers?.refresh(false).then(() => this.#reloadServers());
+    return c;
+  }
+
+  async updateContact(id: string, patch: { name?: string; picture?: Blob | null }): Promise<void> {
+    await this.store.updateContact(id, (c) => {
+      const next = { ...c, updatedAt: Date.now() };
+      if (patch.name !== undefined) next.name = cleanName(patch.name) || c.name;
+      if (patch.picture === null) delete next.picture;
+      else if (patch.picture) next.picture = patch.picture;
+      delete next.unknown;
+      return next;
+    });
+    await this.#reloadContacts();
+  }
+
+  async deleteContact(id: string): Promise<void> {
+    await this.store.deleteContact(id);
+    await this.#reloadContacts();
+  }
+
+  contact(id: string): ContactRecord | undefined {
+    return this.contacts.find((c) => c.id === id);
+  }
+
+  // ------------------------------------------------------------- servers
+
+  async addServer(url: string): Promise<boolean> {
+    const ok = await this.serverManager.add(url, 'user');
+    await this.serverManager.refresh(false);
+    await this.#reloadServers();
+    return ok;
+  }
+  async refreshServers(): Promise<void> {
+    await this.serverManager.refresh();
+    await this.#reloadServers();
+    void this.#messenger?.reconnect();
+  }
+  async acceptServerKey(url: string): Promise<void> {
+    await this.serverManager.acceptKey(url);
+    await this.#reloadServers();
+  }
+  async removeServer(url: string): Promise<void> {
+    await this.serverManager.remove(url);
+    await this.#reloadServers();
+  }
+
+  async install(): Promise<void> {
+    const p = this.installPrompt;
+    if (!p) return;
+    await p.prompt();
+    await p.userChoice;
+    this.installPrompt = undefined;
+  }
+
+  // ------------------------------------------------------------- plumbing
+
+  async #onChange(kind: ChangeKind, contact?: string): Promise<void> {
+    if (kind === 'messages' || kind === 'contacts') await this.#reloadContacts();
+    if (kind === 'messages' && contact) this.messageVersion = { ...this.messageVersion, [contact]: (this.messageVersion[contact] ?? 0) + 1 };
+    if (kind === 'servers' || kind === 'connection' || kind === 'route') await this.#reloadServers();
+    // A new TX/RX choice: move the subscription (and retry the outbox) right away.
+    if (kind === 'route' && this.phase === 'ready') {
+      void this.#messenger?.reconnect();
+      void this.#messenger?.flush();
+    }
+    if (kind === 'counters') await this.#reloadCounters();
+  }
+
+  async #reloadContacts(): Promise<void> {
+    const list = await this.store.contacts();
+    list.sort((a, b) => (b.lastMessageAt ?? b.createdAt) - (a.lastMessageAt ?? a.createdAt));
+    this.contacts = list;
+  }
+  async #reloadServers(): Promise<void> {
+    this.servers = (await this.store.servers()).sort((a, b) => a.url.localeCompare(b.url));
+    if (this.#servers) {
+      this.choice = this.#servers.choice;
+      this.warnings = this.#servers.warnings;
+    }
+    if (this.#messenger) this.connection = this.#messenger.connection;
+  }
+  async #reloadCounters(): Promise<void> {
+    this.counters = await this.store.counters();
+  }
+
+  /** The page's own origin is a relay when the relay served the app (the usual deployment). */
+  #originIfRelay(): string | undefined {
+    return location.protocol === 'http:' || location.protocol === 'https:' ? location.origin : undefined;
+  }
+
+  async #bundledRelays(): Promise<unknown> {
+    try {
+      // Relative to the page, so the app also works when hosted under a sub-path.
+      const res = await fetch('./relays.json', { cache: 'no-cache' });
+      return res.ok ? await res.json() : [];
+    } catch {
+      return [];
+    }
+  }
+}
+
+export const app = new AppState();

@@ -1,0 +1,63 @@
+/// <reference types="@sveltejs/kit" />
+/// <reference no-default-lib="true"/>
+/// <reference lib="esnext" />
+/// <reference lib="webworker" />
+import { build, files, version } from '$service-worker';
+
+/**
+ * App-shell cache: every built asset and static file is cached at install,
+ * so the app (and every conversation stored in IndexedDB) opens offline.
+ * Relay API calls are never cached: they go to the network, always.
+ */
+const sw = self as unknown as ServiceWorkerGlobalScope;
+const CACHE = `meshchat-shell-${version}`;
+const SHELL = ['./', ...build, ...files.filter((f) => !f.endsWith('.svg') || f.endsWith('icon.svg'))];
+
+sw.addEventListener('install', (event) => {
+  event.waitUntil(
+    (async () => {
+      const cache = await caches.open(CACHE);
+      await cache.addAll(SHELL);
+      await sw.skipWaiting();
+    })(),
+  );
+});
+
+sw.addEventListener('activate', (event) => {
+  event.waitUntil(
+    (async () => {
+      for (const key of await caches.keys()) if (key !== CACHE) await caches.delete(key);
+      await sw.clients.claim();
+    })(),
+  );
+});
+
+sw.addEventListener('fetch', (event) => {
+  const req = event.request;
+  if (req.method !== 'GET') return;
+  const url = new URL(req.url);
+  if (url.origin !== sw.location.origin) return;
+  if (url.pathname.startsWith('/v1/') || url.pathname === '/healthz' || url.pathname === '/metrics') return;
+  const scope = new URL(sw.registration.scope);
+  const isShell = req.mode === 'navigate' || url.pathname === scope.pathname || url.pathname === `${scope.pathname}index.html`;
+  event.respondWith(
+    (async () => {
+      const cache = await caches.open(CACHE);
+      if (isShell) {
+        // Network first for the page so updates arrive; the cached shell when offline.
+        try {
+          const res = await fetch(req);
+          if (res.ok) await cache.put(scope.pathname, res.clone());
+          return res;
+        } catch {
+          const hit = (await cache.match(scope.pathname)) ?? (await cache.match('./'));
+          if (hit) return hit;
+          throw new Error('offline and no cached shell');
+        }
+      }
+      const hit = await cache.match(req);
+      if (hit) return hit;
+      return fetch(req);
+    })(),
+  );
+});
