@@ -7,6 +7,7 @@ import * as P from '../protocol/index.ts';
  */
 export const RELAY_ERROR_CODES = [
   'auth_required',
+  'payload_too_large',
   'bad_cursor',
   'bad_limit',
   'not_found',
@@ -28,7 +29,8 @@ const STATUS: Record<AnyErrorCode, number> = {
   bad_type: 400,
   missing_field: 400,
   unknown_field: 400,
-  too_large: 413,
+  // a field over its limit; a whole body over the cap is payload_too_large (413)
+  too_large: 400,
   bad_base64: 400,
   bad_uuid: 400,
   bad_timestamp: 400,
@@ -46,7 +48,7 @@ const STATUS: Record<AnyErrorCode, number> = {
   decrypt_failed: 400,
   bad_padding: 400,
   bad_plaintext: 400,
-  plaintext_too_large: 413,
+  plaintext_too_large: 400,
   // retrieval authentication: each refusal is its own code, all 401
   bad_signature: 401,
   wrong_recipient: 400,
@@ -60,6 +62,7 @@ const STATUS: Record<AnyErrorCode, number> = {
   bad_id: 400,
   unsupported: 400,
   // relay
+  payload_too_large: 413,
   bad_cursor: 400,
   bad_limit: 400,
   not_found: 404,

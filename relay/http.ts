@@ -1,5 +1,4 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import * as P from '../protocol/index.ts';
 import { errorBody, RelayError, statusLine, toWireError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { RelayMetrics } from './metrics.ts';
@@ -105,7 +104,7 @@ export class Exchange {
   }
 }
 
-const tooLarge = (cap: number): P.ProtocolError => new P.ProtocolError('too_large', `request body over ${cap} bytes`);
+const tooLarge = (cap: number): RelayError => new RelayError('payload_too_large', `request body over ${cap} bytes`);
 
 const NO_STORE: readonly (readonly [string, string])[] = [['Cache-Control', 'no-store']];
 

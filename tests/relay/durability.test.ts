@@ -1,0 +1,77 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { cleanup, getAll, keyPair, type KeyPair, type RelayProcess, shaped, startRelay } from './harness.ts';
+
+const started: RelayProcess[] = [];
+afterAll(() => cleanup(...started));
+
+/**
+ * Streams POSTs with `concurrency` in flight until stopped; returns the ids
+ * that got 202. Failures after the relay dies are expected and ignored.
+ */
+function stream(url: string, to: KeyPair, concurrency: number): { accepted: string[]; stop: () => Promise<void>; count: () => number } {
+  const accepted: string[] = [];
+  let running = true;
+  const worker = async (): Promise<void> => {
+    while (running) {
+      try {
+        const r = await fetch(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify(shaped(to)) });
+        const body = (await r.json()) as { id: string };
+        if (r.status === 202) accepted.push(body.id);
+      } catch {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+  };
+  const workers = Array.from({ length: concurrency }, worker);
+  return {
+    accepted,
+    count: () => accepted.length,
+    stop: async () => {
+      running = false;
+      await Promise.all(workers);
+    },
+  };
+}
+
+async function waitFor(pred: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!pred() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
+describe('durability', () => {
+  it('every id that got 202 survives SIGKILL mid-stream and a restart', async () => {
+    const bob = await keyPair();
+    const relay = await startRelay({ args: ['--rate-limit', '0'] });
+    started.push(relay);
+    const s = stream(relay.url, bob, 32);
+    await waitFor(() => s.count() >= 1500, 20_000);
+    expect(await relay.stop('SIGKILL')).toBe('SIGKILL');
+    await s.stop();
+    const accepted = [...s.accepted];
+    expect(accepted.length).toBeGreaterThanOrEqual(1500);
+
+    const again = await startRelay({ dataDir: relay.dataDir, args: ['--rate-limit', '0'] });
+    started.push(again);
+    expect(again.id).toBe(relay.id);
+    const held = new Set((await getAll(again.url, bob, again.id)).map((m) => m.id));
+    const lost = accepted.filter((id) => !held.has(id));
+    expect(lost).toEqual([]);
+  });
+
+  it('SIGTERM stops accepting, commits what is queued and exits 0; nothing acknowledged is lost', async () => {
+    const carol = await keyPair();
+    const relay = await startRelay({ args: ['--rate-limit', '0'] });
+    started.push(relay);
+    const s = stream(relay.url, carol, 32);
+    await waitFor(() => s.count() >= 500, 20_000);
+    const code = await relay.stop('SIGTERM');
+    await s.stop();
+    expect(code).toBe(0);
+    expect(relay.output()).not.toMatch(/"level":50/);
+    const again = await startRelay({ dataDir: relay.dataDir, args: ['--rate-limit', '0'] });
+    started.push(again);
+    const held = new Set((await getAll(again.url, carol, again.id)).map((m) => m.id));
+    expect(s.accepted.filter((id) => !held.has(id))).toEqual([]);
+    expect(held.size).toBeGreaterThanOrEqual(s.accepted.length);
+  });
+});

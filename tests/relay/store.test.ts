@@ -1,0 +1,126 @@
+// The store in-process with an injected clock: expiry without sleeping for days.
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../relay/clock.ts';
+import { packetIdOf } from '../../relay/ingest.ts';
+import { silentLogger } from '../../relay/log.ts';
+import { MessageStore } from '../../relay/store/store.ts';
+import * as P from '../../protocol/index.ts';
+import { keyPair, publicKeyOf, shaped, tempDir } from './harness.ts';
+
+const DAY = 86_400_000;
+const dirs: string[] = [];
+const stores: MessageStore[] = [];
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function open(clock: ManualClock, dir?: string, worker = false): MessageStore {
+  const d = dir ?? tempDir('relay-store-');
+  if (!dir) dirs.push(d);
+  const s = new MessageStore({ path: join(d, 'messages.db'), retentionMs: 7 * DAY, clock, log: silentLogger(), checkpointWorker: worker });
+  stores.push(s);
+  return s;
+}
+
+function add(s: MessageStore, p: P.ClientMessagePacket): Promise<number> {
+  return new Promise((resolve, reject) => {
+    s.add(packetIdOf(p), p, (err, seq) => (err ? reject(err) : resolve(seq)));
+  });
+}
+
+describe('MessageStore', () => {
+  it('expires messages exactly retention after first receipt, in bounded batches', async () => {
+    const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
+    const s = open(clock);
+    const k = publicKeyOf(await keyPair());
+    const early = Array.from({ length: 1200 }, () => shaped(k));
+    await Promise.all(early.map((p) => add(s, p)));
+    clock.advance(DAY);
+    const late = shaped(k);
+    await add(s, late);
+    expect(s.count()).toBe(1201);
+    const bytesBefore = s.storedBytes();
+
+    clock.advance(6 * DAY - 1); // 1 ms before the early ones expire
+    expect(await s.expire()).toBe(0);
+    expect(s.page(k, 0, 500).messages.length).toBe(500);
+    clock.advance(1); // exactly 7 days: gone
+    expect(s.page(k, 0, 500).messages.map((m) => m.id)).toEqual([packetIdOf(late)]);
+    expect(s.expireBatch(500)).toBe(500); // bounded batch
+    expect(await s.expire()).toBe(700);
+    expect(s.count()).toBe(1);
+    expect(s.storedBytes()).toBeLessThan(bytesBefore / 1000);
+    expect(s.has(packetIdOf(early[0]!))).toBe(false);
+    expect(s.has(packetIdOf(late))).toBe(true);
+
+    clock.advance(DAY);
+    expect(await s.expire()).toBe(1);
+    expect(s.count()).toBe(0);
+  });
+
+  it('keeps cursors increasing across deletes, expiry and restarts', async () => {
+    const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
+    const dir = tempDir('relay-store-');
+    dirs.push(dir);
+    const k = publicKeyOf(await keyPair());
+    let s = open(clock, dir, true);
+    const a = await add(s, shaped(k));
+    const b = await add(s, shaped(k));
+    expect(b).toBeGreaterThan(a);
+    clock.advance(8 * DAY);
+    await s.expire();
+    expect(s.count()).toBe(0);
+    await s.close();
+    stores.pop();
+    s = open(clock, dir, true);
+    const c = await add(s, shaped(k));
+    expect(c).toBeGreaterThan(b);
+    expect(s.page(k, 0, 10).messages.map((m) => m.seq)).toEqual([c]);
+  });
+
+  it('answers the mesh: idsByReceipt, getByIds, has, count, tombstones', async () => {
+    const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
+    const s = open(clock);
+    const k = publicKeyOf(await keyPair());
+    const t0 = clock.now();
+    const ps = [shaped(k), shaped(k), shaped(k), shaped(k)];
+    for (const p of ps) {
+      await add(s, p);
+      clock.advance(1000);
+    }
+    const ids = ps.map(packetIdOf);
+    expect(s.idsByReceipt(t0, t0 + 4000).map((e) => e.id)).toEqual(ids);
+    expect(s.idsByReceipt(t0 + 1000, t0 + 3000).map((e) => e.id)).toEqual(ids.slice(1, 3));
+    const firstTwo = s.idsByReceipt(t0, t0 + 4000, 2);
+    expect(s.idsByReceipt(t0, t0 + 4000, 10, firstTwo[1]!.seq).map((e) => e.id)).toEqual(ids.slice(2));
+    expect(s.getByIds([ids[2]!, 'f'.repeat(64), ids[0]!]).map((m) => m.id)).toEqual([ids[2], ids[0]]);
+    const m = s.getByIds([ids[0]!])[0]!;
+    expect({ recipient: m.recipient, message: m.message, signature: m.signature }).toEqual(ps[0]);
+
+    expect(s.deleteFor(k, [ids[1]!])).toBe(1);
+    expect(s.count()).toBe(3);
+    expect(s.has(ids[1]!)).toBe(true); // tombstone: still "held" for dedupe
+    expect(s.getByIds([ids[1]!])).toEqual([]);
+    expect(s.idsByReceipt(t0, t0 + 4000).find((e) => e.id === ids[1])!.deleted).toBe(true);
+    const other = publicKeyOf(await keyPair());
+    expect(s.deleteFor(other, [ids[0]!])).toBe(0);
+  });
+
+  it('pages past other keys that share a hash bucket and past tombstones', async () => {
+    const clock = new ManualClock();
+    const s = open(clock);
+    const k = publicKeyOf(await keyPair());
+    const ps = Array.from({ length: 30 }, () => shaped(k));
+    for (const p of ps) await add(s, p);
+    s.deleteFor(k, ps.slice(0, 20).map(packetIdOf));
+    const r = s.page(k, 0, 5);
+    expect(r.messages.map((m) => m.id)).toEqual(ps.slice(20, 25).map(packetIdOf));
+    expect(r.more).toBe(true);
+    const r2 = s.page(k, r.messages.at(-1)!.seq, 5);
+    expect(r2.messages.length).toBe(5);
+    expect(r2.more).toBe(false);
+  });
+});
