@@ -236,6 +236,7 @@ export function parseServerListResponse(input: unknown): { response: ServerListR
   if (o.type !== 'server_list_response') throw new ProtocolError('bad_type', 'type: must be "server_list_response"', 'type');
   const ts = timestamp(o, 'timestamp').text;
   const ks = o.known_servers;
+  if (ks === undefined) throw new ProtocolError('missing_field', 'known_servers: required', 'known_servers');
   if (!Array.isArray(ks)) throw new ProtocolError('bad_type', 'known_servers: must be an array', 'known_servers');
   if (ks.length > MAX_KNOWN_SERVERS) throw new ProtocolError('too_large', `known_servers: more than ${MAX_KNOWN_SERVERS}`, 'known_servers');
   ks.forEach((id, i) => {
@@ -273,6 +274,7 @@ export function parseSignedMessage(input: unknown): SignedMessage & { timestampM
   const o = asObject(input, 'signed_message');
   onlyFields(o, ['type', 'message', 'signature', 'public_key'], 'signed_message');
   if (o.type !== 'signed_message') throw new ProtocolError('bad_type', 'type: must be "signed_message"', 'type');
+  if (o.message === undefined) throw new ProtocolError('missing_field', 'message: required', 'message');
   const m = asObject(o.message, 'message');
   onlyFields(m, ['content', 'timestamp'], 'message');
   const content = str(m, 'content', MAX_SIGNED_CONTENT, 'message.content');
