@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as P from '../protocol/index.ts';
+import { MESH_OPTIONS, type MeshOptions, parseMeshOptions } from './mesh/options.ts';
 
 export interface RelayConfig {
   host: string;
@@ -20,6 +21,8 @@ export interface RelayConfig {
   bodyTimeoutMs: number;
   /** SQLite `synchronous` in WAL mode: `full` fsyncs every group commit, `normal` survives process crashes only. */
   sync: 'full' | 'normal';
+  /** Peer links, flooding, catch-up, canaries and bans (relay/mesh/). */
+  mesh?: MeshOptions;
 }
 
 interface OptionSpec {
@@ -47,6 +50,7 @@ export const OPTIONS: OptionSpec[] = [
   { flag: 'max-subscribers', env: 'RELAY_MAX_SUBSCRIBERS', arg: 'N', def: '10000', help: 'most concurrent /v1/subscribe WebSockets' },
   { flag: 'body-timeout', env: 'RELAY_BODY_TIMEOUT', arg: 'DURATION', def: '10s', help: 'longest time a request body may take to arrive' },
   { flag: 'sync', env: 'RELAY_SYNC', arg: 'MODE', def: 'full', help: 'full: fsync each group commit; normal: survive process crashes only' },
+  ...MESH_OPTIONS,
 ];
 
 export function helpText(): string {
@@ -137,5 +141,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     maxSubscribers: int(get('max-subscribers'), '--max-subscribers', 1, 1_000_000),
     bodyTimeoutMs: parseDuration(get('body-timeout'), '--body-timeout'),
     sync,
+    mesh: parseMeshOptions({ get, duration: parseDuration, int, fail: (m) => { throw new ConfigError(m); } }),
   };
 }

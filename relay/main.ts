@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { Relay } from './app.ts';
 import { ConfigError, helpText, parseConfig, type RelayConfig } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
+import { Mesh } from './mesh/mesh.ts';
+import { defaultMeshOptions } from './mesh/options.ts';
 
 interface Closable {
   close(): Promise<void>;
@@ -38,7 +40,10 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   const relay = await Relay.create({ config, log });
+  // The mesh adds /v1/peer to the app, so it exists before listen().
+  const mesh = new Mesh(relay, config.mesh ?? defaultMeshOptions(), log.child({ part: 'mesh' }));
   const port = await relay.listen();
+  mesh.start();
   let stun: Closable | undefined;
   try {
     stun = await startStun(config, log);
@@ -53,7 +58,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
-    Promise.all([relay.close(), stun?.close()])
+    Promise.all([mesh.close().then(() => relay.close()), stun?.close()])
       .then(() => {
         log.info('stopped');
         process.exit(0);

@@ -1,0 +1,771 @@
+import { LRUCache } from 'lru-cache';
+import uWS, { type WebSocket as UwsSocket } from 'uWebSockets.js';
+import WebSocket from 'ws';
+import * as P from '../../protocol/index.ts';
+import type { Relay } from '../app.ts';
+import type { CommittedMessage } from '../ingest.ts';
+import { packetIdOf } from '../ingest.ts';
+import type { Logger } from '../log.ts';
+import { CanaryProber } from './canary.ts';
+import { type Frame, MAX_FRAME_BYTES, MAX_IDS, MAX_PREFIXES, MAX_TTL, msgFrame } from './frames.ts';
+import { CLOSE, type LinkHost, PeerLink, SOFT_BUFFER, type Transport } from './link.ts';
+import { MeshMetrics, peerLabel } from './metrics.ts';
+import type { MeshOptions } from './options.ts';
+import { diffChildren, SnapshotSource } from './reconcile.ts';
+import { ScoreBook } from './scores.ts';
+
+/** A relay this one dials: a --peer URL or one learned from a server list. */
+interface DialTarget {
+  url: string;
+  id: string | undefined;
+  configured: boolean;
+  attempt: number;
+  nextAt: number;
+  link: PeerLink | undefined;
+  self: boolean;
+}
+
+/** An id announced (ihave) but not held yet. */
+interface Missing {
+  ttl: number;
+  announcers: string[];
+  dueAt: number;
+  /** Announced by catch-up: forward by announcing once held. */
+  catchup: boolean;
+}
+
+/** Per-link catch-up bookkeeping (requester and responder sides). */
+interface Catchup {
+  /** Ids the peer holds and we lack, waiting to be requested. */
+  queue: string[];
+  queued: Set<string>;
+  outstanding: Map<string, number>;
+  tokens: number;
+  tokensAt: number;
+  /** Responder side: ids the peer asked for that did not fit the send buffer yet. */
+  serve: string[];
+}
+
+const DIAL_TICK_MS = 250;
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+const MISSING_MAX = 100_000;
+const CATCHUP_QUEUE_MAX = 1_000_000;
+const CATCHUP_OUTSTANDING = 256;
+const CATCHUP_REQUEST_TIMEOUT_MS = 15_000;
+const SERVE_QUEUE_MAX = 8192;
+const CLIENT_PING_MS = 15_000;
+const CLIENT_IDLE_MS = 60_000;
+
+type UwsData = { link: PeerLink | undefined };
+
+/**
+ * The relay mesh: peer links over WebSocket (accepted on /v1/peer with uWS,
+ * dialed with `ws`), flooding of committed messages (plain, or plumtree's
+ * eager/lazy push), catch-up reconciliation when a link opens, server-list
+ * exchange, and peer scoring with canaries and bans. It hangs off the relay
+ * only through Relay's mesh hooks: onCommitted, ingest(packet, peerId), has,
+ * the store, the directory and the uWS app.
+ */
+export class Mesh implements LinkHost {
+  readonly identity;
+  readonly engine: P.CryptoEngine;
+  readonly clock;
+  readonly metrics: MeshMetrics;
+  readonly scores: ScoreBook;
+  readonly peerRate: number;
+  private readonly links = new Set<PeerLink>();
+  private readonly peers = new Map<string, PeerLink>();
+  private readonly targets = new Map<string, DialTarget>();
+  /** Ids being ingested from peers: the hop budget they came with and whether catch-up brought them. */
+  private readonly inflight = new Map<string, { ttl: number; from: string; catchup: boolean }>();
+  /** Ids requested (iwant/graft) and from whom, so a requested duplicate does not prune. */
+  private readonly requested = new Map<string, { peer: string; ttl: number; catchup: boolean }>();
+  private readonly missing = new Map<string, Missing>();
+  /** Hop budget each held message was forwarded with, for answering requests. */
+  private readonly ttlOf = new LRUCache<string, number>({ max: 200_000 });
+  private readonly ihaveQueue = new Map<PeerLink, string[]>();
+  private ihaveTtl = new Map<string, number>();
+  private ihaveScheduled = false;
+  private readonly snapshots: SnapshotSource;
+  private readonly canary: CanaryProber;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private closing = false;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(
+    readonly relay: Relay,
+    readonly options: MeshOptions,
+    readonly log: Logger,
+  ) {
+    this.identity = relay.identity;
+    this.engine = relay.engine;
+    this.clock = relay.clock;
+    this.peerRate = options.peerRate;
+    this.scores = new ScoreBook(relay.config.dataDir, relay.clock, options.banMs, log, (id) => this.banned(id));
+    this.snapshots = new SnapshotSource(relay.store, () => relay.clock.now());
+    this.metrics = new MeshMetrics(relay.metrics.registry, {
+      peers: () => this.peers.size,
+      eager: () => [...this.peers.values()].filter((l) => l.eager).length,
+      scores: () => this.scores.list().map((s) => ({ id: s.id, score: s.score, banned: s.banned_until !== null })),
+    });
+    this.canary = new CanaryProber(this, options, log);
+    for (const url of relay.config.peers) this.addTarget(url, undefined, true);
+    this.registerRoute();
+    relay.setPeers(() => this.peers.size);
+    relay.addStatus('mesh', () => this.status());
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  start(): void {
+    this.unsubscribe = this.relay.onCommitted((m) => this.committed(m));
+    const every = (ms: number, fn: () => void): void => {
+      const t = setInterval(fn, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(DIAL_TICK_MS, () => this.dialTick());
+    every(Math.max(10, Math.min(50, this.options.graftTimeoutMs / 3)), () => this.missingSweep());
+    every(50, () => {
+      for (const l of this.peers.values()) this.pumpCatchup(l);
+    });
+    every(this.options.gossipIntervalMs, () => {
+      for (const l of this.peers.values()) this.requestServers(l);
+    });
+    if (this.options.testFault === 'garbage') every(200, () => this.faultGarbage());
+    if (this.options.testFault === 'flood') every(100, () => this.faultFlood());
+    if (this.options.testFault) this.log.warn({ fault: this.options.testFault }, 'TEST FAULT ENABLED: this relay misbehaves on purpose');
+    this.canary.start();
+    this.dialTick();
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const t of this.timers) clearInterval(t);
+    this.canary.stop();
+    this.unsubscribe?.();
+    for (const l of [...this.links]) l.close(CLOSE.shutdown, 'relay shutting down');
+    this.scores.save();
+    await new Promise((r) => setImmediate(r));
+  }
+
+  // ---------------------------------------------------------------- transports
+
+  private registerRoute(): void {
+    const http = this.relay.http;
+    this.relay.app.ws<UwsData>('/v1/peer', {
+      maxPayloadLength: MAX_FRAME_BYTES,
+      idleTimeout: 60,
+      sendPingsAutomatically: true,
+      maxBackpressure: 64 * 1024 * 1024,
+      closeOnBackpressureLimit: 1,
+      compression: uWS.DISABLED,
+      upgrade: (res, req, context) => {
+        const key = req.getHeader('sec-websocket-key');
+        const protocol = req.getHeader('sec-websocket-protocol');
+        const extensions = req.getHeader('sec-websocket-extensions');
+        const pending = [...this.links].filter((l) => !l.up).length;
+        if (this.closing || http.draining || this.peers.size >= this.relay.config.maxPeers || pending >= 32) {
+          http.count('peer', 503);
+          res.cork(() => {
+            res.writeStatus('503 Service Unavailable').writeHeader('Content-Type', 'application/json').writeHeader('Retry-After', '30');
+            res.end(JSON.stringify({ error: { code: 'overloaded', message: 'no room for another peer link' } }), true);
+          });
+          return;
+        }
+        http.count('peer', 101);
+        res.upgrade<UwsData>({ link: undefined }, key, protocol, extensions, context);
+      },
+      open: (ws) => {
+        let dead = false;
+        const transport: Transport = {
+          send: (text) => {
+            if (dead) return false;
+            return ws.send(text, false, false) !== 2;
+          },
+          buffered: () => (dead ? 0 : ws.getBufferedAmount()),
+          close: (code, reason) => {
+            if (dead) return;
+            dead = true;
+            ws.end(code, reason.slice(0, 100));
+          },
+        };
+        const link = new PeerLink(this, transport, 'in', undefined, undefined);
+        ws.getUserData().link = link;
+        (link as unknown as { markDead: () => void }).markDead = () => (dead = true);
+        this.links.add(link);
+        link.start();
+      },
+      message: (ws: UwsSocket<UwsData>, data, isBinary) => {
+        const link = ws.getUserData().link;
+        if (!link) return;
+        if (isBinary) {
+          link.receive('\u0000binary', data.byteLength); // not JSON: counted as a bad frame
+          return;
+        }
+        link.receive(Buffer.from(data).toString('utf8'), data.byteLength);
+      },
+      drain: (ws) => {
+        const link = ws.getUserData().link;
+        if (link?.up) this.serveCatchup(link);
+      },
+      close: (ws, code, message) => {
+        const link = ws.getUserData().link;
+        if (!link) return;
+        (link as unknown as { markDead: () => void }).markDead();
+        link.closedByPeer(code, Buffer.from(message).toString('utf8'));
+      },
+    });
+  }
+
+  private dial(t: DialTarget): void {
+    const wsUrl = `${t.url.replace(/^http/, 'ws')}/v1/peer`;
+    const ws = new WebSocket(wsUrl, { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, handshakeTimeout: 5000 });
+    let lastSeen = performance.now();
+    const transport: Transport = {
+      send: (text) => {
+        if (ws.readyState !== WebSocket.OPEN) return false;
+        ws.send(text);
+        return true;
+      },
+      buffered: () => ws.bufferedAmount,
+      close: (code, reason) => {
+        try {
+          ws.close(code, reason.slice(0, 100));
+        } catch {
+          ws.terminate();
+        }
+        setTimeout(() => ws.terminate(), 2000).unref();
+      },
+    };
+    const link = new PeerLink(this, transport, 'out', t.url, t.id);
+    t.link = link;
+    this.links.add(link);
+    const ping = setInterval(() => {
+      if (performance.now() - lastSeen > CLIENT_IDLE_MS) ws.terminate();
+      else if (ws.readyState === WebSocket.OPEN) ws.ping();
+    }, CLIENT_PING_MS);
+    ping.unref();
+    ws.on('open', () => link.start());
+    ws.on('message', (data, isBinary) => {
+      lastSeen = performance.now();
+      const buf = data as Buffer;
+      link.receive(isBinary ? '\u0000binary' : buf.toString('utf8'), buf.length);
+    });
+    ws.on('pong', () => (lastSeen = performance.now()));
+    ws.on('ping', () => (lastSeen = performance.now()));
+    ws.on('error', () => {}); // 'close' follows with the details
+    ws.on('close', (code, reason) => {
+      clearInterval(ping);
+      link.closedByPeer(code, reason.toString());
+    });
+  }
+
+  // ---------------------------------------------------------------- dialing
+
+  private addTarget(url: string, id: string | undefined, configured: boolean): void {
+    const t = this.targets.get(url);
+    if (t) {
+      if (id && !t.id) t.id = id;
+      return;
+    }
+    if (this.targets.size >= P.MAX_KNOWN_SERVERS * 2 && !configured) return;
+    this.targets.set(url, { url, id, configured, attempt: 0, nextAt: 0, link: undefined, self: url === this.relay.config.publicUrl });
+  }
+
+  private dialTick(): void {
+    if (this.closing) return;
+    const now = this.clock.now();
+    const dialing = [...this.targets.values()].filter((t) => t.link && !t.link.up && t.link.state !== 'closed').length;
+    for (const t of this.targets.values()) {
+      if (t.self || t.nextAt > now) continue;
+      if (t.link && t.link.state !== 'closed') continue;
+      if (t.id && (this.peers.has(t.id) || this.scores.isBanned(t.id) || t.id === this.identity.id)) continue;
+      const room = this.relay.config.maxPeers - this.peers.size - dialing;
+      if (room <= 0) return;
+      if (!t.configured && this.peers.size >= this.options.targetPeers) continue;
+      t.nextAt = now + backoff(t.attempt);
+      t.attempt++;
+      this.dial(t);
+    }
+  }
+
+  // ---------------------------------------------------------------- LinkHost
+
+  descriptor(): P.RelayDescriptor {
+    return this.relay.directory.descriptor;
+  }
+
+  isBanned(id: string): boolean {
+    return this.scores.isBanned(id);
+  }
+
+  linkUp(link: PeerLink): boolean {
+    const id = link.peerId;
+    const existing = this.peers.get(id);
+    if (existing) {
+      // Two links to one relay (both dialed at once, or a stale one): keep the one
+      // dialed by the lower id; when both came from the same side, keep the newer.
+      const dialerOf = (l: PeerLink): string => (l.direction === 'out' ? this.identity.id : id);
+      const keeper = this.identity.id < id ? this.identity.id : id;
+      const keepNew = dialerOf(link) === dialerOf(existing) || dialerOf(link) === keeper;
+      if (!keepNew) {
+        this.metrics.handshakes.labels(link.direction, 'duplicate').inc();
+        link.close(CLOSE.duplicate, 'already linked');
+        return false;
+      }
+      this.peers.delete(id);
+      existing.close(CLOSE.duplicate, 'replaced by a newer link');
+    } else if (this.peers.size >= this.relay.config.maxPeers) {
+      this.metrics.handshakes.labels(link.direction, 'full').inc();
+      link.close(CLOSE.full, 'no room for another peer');
+      return false;
+    }
+    this.metrics.handshakes.labels(link.direction, 'ok').inc();
+    this.peers.set(id, link);
+    link.eager = true;
+    link.catchup = { queue: [], queued: new Set(), outstanding: new Map(), tokens: 0, tokensAt: performance.now(), serve: [] } satisfies Catchup;
+    const d = link.descriptor!;
+    this.relay.directory.put(d);
+    if (link.direction === 'out' && link.dialUrl) {
+      const t = this.targets.get(link.dialUrl);
+      if (t) {
+        t.id = id;
+        t.attempt = 0;
+      }
+    }
+    this.addTarget(d.url, id, false);
+    this.log.info({ peer: peerLabel(id), url: d.url, direction: link.direction }, 'peer link up');
+    this.requestServers(link);
+    this.send(link, 'sum_req', JSON.stringify({ type: 'sum_req', prefixes: [''] }));
+    return true;
+  }
+
+  linkClosed(link: PeerLink, code: number, reason: string): void {
+    this.links.delete(link);
+    this.ihaveQueue.delete(link);
+    const wasPeer = link.peerId !== '' && this.peers.get(link.peerId) === link;
+    if (wasPeer) {
+      this.peers.delete(link.peerId);
+      this.metrics.disconnects.labels(closeReason(code)).inc();
+      if (!this.closing) this.log.info({ peer: peerLabel(link.peerId), code, reason }, 'peer link down');
+      const c = link.catchup as Catchup | undefined;
+      if (c) for (const id of c.outstanding.keys()) this.requested.delete(id);
+    }
+    if (link.direction === 'out' && link.dialUrl) {
+      const t = this.targets.get(link.dialUrl);
+      if (t && t.link === link) {
+        t.link = undefined;
+        if (code === CLOSE.self) t.self = true;
+        // A link that was up comes back quickly; one that never got up backs off.
+        if (link.upAt) t.nextAt = this.clock.now() + Math.random() * BACKOFF_BASE_MS;
+      }
+    }
+  }
+
+  handshakeFailed(link: PeerLink, reason: string, claimedId: string | undefined): void {
+    this.metrics.handshakes.labels(link.direction, 'failed').inc();
+    this.log.debug({ direction: link.direction, reason, url: link.dialUrl }, 'peer handshake failed');
+    // Only a relay we dialed by a known id can be blamed: anyone can claim an id on an inbound socket.
+    if (link.direction === 'out' && link.expectedId && claimedId === link.expectedId) this.penalise(link.expectedId, 'bad_handshake');
+  }
+
+  violation(link: PeerLink, reason: 'bad_frame' | 'rate', err?: unknown): void {
+    this.metrics.violations.labels(peerLabel(link.peerId), reason).inc();
+    if (reason === 'bad_frame') this.log.debug({ peer: peerLabel(link.peerId), err: (err as Error)?.message }, 'bad peer frame');
+    this.penalise(link.peerId, reason);
+  }
+
+  private penalise(id: string, reason: Parameters<ScoreBook['penalise']>[1]): void {
+    this.scores.penalise(id, reason);
+  }
+
+  /** ScoreBook's ban hook: cut the link, forget the relay in the shared list. */
+  private banned(id: string): void {
+    this.metrics.bans.inc();
+    this.relay.directory.delete(id);
+    const l = this.peers.get(id);
+    if (l) l.close(CLOSE.banned, 'banned');
+  }
+
+  // ---------------------------------------------------------------- frames in
+
+  frame(link: PeerLink, f: Frame, bytes: number): void {
+    const peer = peerLabel(link.peerId);
+    this.metrics.framesIn.labels(peer, f.type).inc();
+    this.metrics.bytesIn.labels(peer).inc(bytes);
+    switch (f.type) {
+      case 'msg':
+        this.metrics.payloadBytesIn.inc(bytes);
+        this.onMsg(link, f.ttl, f.packet);
+        break;
+      case 'ihave':
+        this.onIhave(link, f.ttl, f.ids);
+        break;
+      case 'iwant':
+        this.serveIds(link, f.ids);
+        break;
+      case 'graft':
+        link.eager = true;
+        this.serveIds(link, f.ids);
+        break;
+      case 'prune':
+        link.eager = false;
+        break;
+      case 'sum_req':
+        void this.onSumReq(link, f.prefixes);
+        break;
+      case 'sum':
+        void this.onSum(link, f.prefix, f.counts, f.hashes);
+        break;
+      case 'ids_req':
+        void this.onIdsReq(link, f.prefixes);
+        break;
+      case 'ids':
+        this.onIds(link, f.ids);
+        break;
+      case 'server_list_request':
+        try {
+          P.parseServerListRequest(f.raw);
+          this.send(link, 'server_list_response', JSON.stringify(this.relay.directory.response()));
+        } catch (e) {
+          this.violation(link, 'bad_frame', e);
+        }
+        break;
+      case 'server_list_response':
+        void this.onServerList(link, f.raw);
+        break;
+    }
+  }
+
+  private onMsg(link: PeerLink, ttl: number, packet: unknown): void {
+    const from = link.peerId;
+    const p = packet as Record<string, unknown> | null;
+    const shaped = typeof p === 'object' && p !== null && typeof p.recipient === 'string' && typeof p.message === 'string' && typeof p.signature === 'string';
+    const id = shaped ? packetIdOf(p as unknown as P.ClientMessagePacket) : undefined;
+    const req = id ? this.requested.get(id) : undefined;
+    if (id && req && req.peer === from) {
+      this.requested.delete(id);
+      const c = link.catchup as Catchup;
+      c.outstanding.delete(id);
+    }
+    if (id && this.relay.has(id)) {
+      this.metrics.payloadsIn.labels(peerLabel(from), 'duplicate').inc();
+      if (!req) this.duplicateFrom(link);
+      return;
+    }
+    if (id && !this.inflight.has(id)) this.inflight.set(id, { ttl: req ? req.ttl : ttl, from, catchup: req?.catchup ?? false });
+    this.relay.ingest(packet, from).then(
+      (r) => {
+        this.metrics.payloadsIn.labels(peerLabel(from), r.duplicate ? 'duplicate' : 'new').inc();
+        if (r.duplicate && !req) this.duplicateFrom(link);
+      },
+      (e) => {
+        if (id && this.inflight.get(id)?.from === from) this.inflight.delete(id);
+        this.metrics.payloadsIn.labels(peerLabel(from), 'refused').inc();
+        if (P.isProtocolError(e)) {
+          this.metrics.violations.labels(peerLabel(from), 'bad_packet').inc();
+          this.penalise(from, 'bad_packet');
+        }
+      },
+    );
+  }
+
+  /** Plumtree: a payload we already had came over an eager link, so that link is redundant. */
+  private duplicateFrom(link: PeerLink): void {
+    if (this.options.mode !== 'plumtree' || !link.eager || !link.up) return;
+    link.eager = false;
+    this.send(link, 'prune', '{"type":"prune"}');
+  }
+
+  private onIhave(link: PeerLink, ttl: number, ids: string[], catchup = false): void {
+    const now = performance.now();
+    for (const id of ids) {
+      if (this.inflight.has(id) || this.relay.has(id)) continue;
+      this.canary.announced(id, link.peerId);
+      const m = this.missing.get(id);
+      if (m) {
+        if (!m.announcers.includes(link.peerId) && m.announcers.length < 8) m.announcers.push(link.peerId);
+        continue;
+      }
+      if (this.missing.size >= MISSING_MAX) continue;
+      this.missing.set(id, { ttl, announcers: [link.peerId], dueAt: now + this.options.graftTimeoutMs, catchup });
+    }
+  }
+
+  /** Announced ids still missing after the graft timeout are requested from the first announcer. */
+  private missingSweep(): void {
+    const now = performance.now();
+    const asks = new Map<PeerLink, string[]>();
+    for (const [id, m] of this.missing) {
+      if (m.dueAt > now) continue;
+      if (this.relay.has(id)) {
+        this.missing.delete(id);
+        continue;
+      }
+      if (this.inflight.has(id)) continue;
+      let link: PeerLink | undefined;
+      while (m.announcers.length && !(link = this.peers.get(m.announcers[0]!))) m.announcers.shift();
+      if (!link) {
+        this.missing.delete(id);
+        continue;
+      }
+      m.announcers.shift();
+      m.dueAt = now + 2 * this.options.graftTimeoutMs;
+      if (!m.announcers.length) this.missing.delete(id);
+      this.requested.set(id, { peer: link.peerId, ttl: m.ttl, catchup: m.catchup });
+      let a = asks.get(link);
+      if (!a) asks.set(link, (a = []));
+      a.push(id);
+    }
+    for (const [link, ids] of asks) {
+      const type = this.options.mode === 'plumtree' ? 'graft' : 'iwant';
+      if (type === 'graft') link.eager = true;
+      for (let i = 0; i < ids.length; i += MAX_IDS) this.send(link, type, JSON.stringify({ type, ids: ids.slice(i, i + MAX_IDS) }));
+    }
+  }
+
+  /** Answers iwant/graft: payloads now while the buffer has room, the rest when it drains. */
+  private serveIds(link: PeerLink, ids: string[]): void {
+    if (this.options.testFault === 'drop-forward') return;
+    const c = link.catchup as Catchup;
+    for (const id of ids) if (c.serve.length < SERVE_QUEUE_MAX) c.serve.push(id);
+    this.serveCatchup(link);
+  }
+
+  private serveCatchup(link: PeerLink): void {
+    const c = link.catchup as Catchup | undefined;
+    if (!c || !link.up) return;
+    while (c.serve.length && link.buffered < SOFT_BUFFER) {
+      const batch = c.serve.splice(0, 64);
+      for (const m of this.relay.store.getByIds(batch)) this.send(link, 'msg', msgFrame(this.ttlOf.get(m.id) ?? 0, m));
+    }
+  }
+
+  // ---------------------------------------------------------------- flooding
+
+  private committed(m: CommittedMessage): void {
+    this.canary.committed(m);
+    this.missing.delete(m.id);
+    let ttl = MAX_TTL;
+    let catchup = false;
+    if (m.source !== 'client') {
+      const f = this.inflight.get(m.id);
+      this.inflight.delete(m.id);
+      ttl = f ? f.ttl - 1 : 0;
+      catchup = f?.catchup ?? false;
+    }
+    if (catchup) {
+      this.metrics.catchupIn.inc();
+      // Caught-up messages start a fresh announcement wave: the other side of a healed
+      // partition lacks them; peers that have them ignore the ids.
+      ttl = MAX_TTL - 1;
+    }
+    if (ttl < 0) return;
+    this.ttlOf.set(m.id, ttl);
+    if (this.options.testFault === 'drop-forward') return;
+    let frame: string | undefined;
+    for (const link of this.peers.values()) {
+      if (link.peerId === m.source) continue;
+      if (catchup || (this.options.mode === 'plumtree' && !link.eager)) this.queueIhave(link, m.id, ttl);
+      else this.send(link, 'msg', (frame ??= msgFrame(ttl, m.packet)));
+    }
+  }
+
+  private queueIhave(link: PeerLink, id: string, ttl: number): void {
+    let q = this.ihaveQueue.get(link);
+    if (!q) this.ihaveQueue.set(link, (q = []));
+    q.push(id);
+    this.ihaveTtl.set(id, ttl);
+    if (!this.ihaveScheduled) {
+      this.ihaveScheduled = true;
+      setImmediate(() => this.flushIhave());
+    }
+  }
+
+  /** One ihave frame per peer per event-loop turn (batched ids, each batch at its smallest ttl). */
+  private flushIhave(): void {
+    this.ihaveScheduled = false;
+    const ttls = this.ihaveTtl;
+    this.ihaveTtl = new Map();
+    for (const [link, ids] of this.ihaveQueue) {
+      for (let i = 0; i < ids.length; i += MAX_IDS) {
+        const batch = ids.slice(i, i + MAX_IDS);
+        const ttl = Math.min(...batch.map((id) => ttls.get(id) ?? 0));
+        this.send(link, 'ihave', JSON.stringify({ type: 'ihave', ttl, ids: batch }));
+      }
+    }
+    this.ihaveQueue.clear();
+  }
+
+  /** Sends a frame on a link that is up, counting it. */
+  send(link: PeerLink, type: string, text: string): boolean {
+    if (!link.up) return false;
+    this.metrics.framesOut.labels(type).inc();
+    this.metrics.bytesOut.labels(peerLabel(link.peerId)).inc(Buffer.byteLength(text));
+    return link.send(text);
+  }
+
+  /** The canary path: one payload to one peer, as if it were ordinary forwarding. */
+  sendPayloadTo(peerId: string, packet: P.ClientMessagePacket): boolean {
+    const link = this.peers.get(peerId);
+    return !!link && this.send(link, 'msg', msgFrame(MAX_TTL, packet));
+  }
+
+  // ---------------------------------------------------------------- catch-up
+
+  private async onSumReq(link: PeerLink, prefixes: string[]): Promise<void> {
+    const snap = await this.snapshots.get();
+    for (const p of prefixes) {
+      const s = snap.summary(p);
+      this.send(link, 'sum', JSON.stringify({ type: 'sum', prefix: p, counts: s.counts, hashes: s.hashes }));
+    }
+  }
+
+  private async onSum(link: PeerLink, prefix: string, counts: number[], hashes: string[]): Promise<void> {
+    const snap = await this.snapshots.get();
+    const { descend, list } = diffChildren(prefix, snap.summary(prefix), { counts, hashes });
+    for (let i = 0; i < descend.length; i += MAX_PREFIXES) this.send(link, 'sum_req', JSON.stringify({ type: 'sum_req', prefixes: descend.slice(i, i + MAX_PREFIXES) }));
+    for (let i = 0; i < list.length; i += MAX_PREFIXES) this.send(link, 'ids_req', JSON.stringify({ type: 'ids_req', prefixes: list.slice(i, i + MAX_PREFIXES) }));
+  }
+
+  private async onIdsReq(link: PeerLink, prefixes: string[]): Promise<void> {
+    const snap = await this.snapshots.get();
+    for (const p of prefixes) {
+      const ids = snap.list(p);
+      let i = 0;
+      do {
+        const batch = ids.slice(i, i + MAX_IDS);
+        i += MAX_IDS;
+        this.send(link, 'ids', JSON.stringify({ type: 'ids', prefix: p, ids: batch, done: i >= ids.length }));
+      } while (i < ids.length);
+    }
+  }
+
+  private onIds(link: PeerLink, ids: string[]): void {
+    const c = link.catchup as Catchup;
+    for (const id of ids) {
+      if (c.queued.has(id) || this.relay.has(id) || this.inflight.has(id)) continue;
+      if (c.queue.length >= CATCHUP_QUEUE_MAX) break;
+      c.queue.push(id);
+      c.queued.add(id);
+    }
+    this.pumpCatchup(link);
+  }
+
+  /** Requests queued catch-up ids at --catchup-rate, with a bounded number outstanding. */
+  private pumpCatchup(link: PeerLink): void {
+    const c = link.catchup as Catchup | undefined;
+    if (!c || !link.up) return;
+    const now = performance.now();
+    for (const [id, at] of c.outstanding)
+      if (now - at > CATCHUP_REQUEST_TIMEOUT_MS) {
+        c.outstanding.delete(id);
+        if (this.requested.get(id)?.peer === link.peerId) this.requested.delete(id);
+      }
+    if (c.serve.length) this.serveCatchup(link);
+    if (!c.queue.length) return;
+    const rate = this.options.catchupRate;
+    c.tokens = Math.min(rate / 5, c.tokens + ((now - c.tokensAt) / 1000) * rate);
+    c.tokensAt = now;
+    const ask: string[] = [];
+    while (c.queue.length && c.tokens >= 1 && c.outstanding.size < CATCHUP_OUTSTANDING) {
+      const id = c.queue.shift()!;
+      c.queued.delete(id);
+      if (this.relay.has(id) || this.inflight.has(id) || this.requested.has(id)) continue;
+      c.tokens -= 1;
+      c.outstanding.set(id, now);
+      this.requested.set(id, { peer: link.peerId, ttl: MAX_TTL, catchup: true });
+      ask.push(id);
+    }
+    for (let i = 0; i < ask.length; i += MAX_IDS) this.send(link, 'iwant', JSON.stringify({ type: 'iwant', ids: ask.slice(i, i + MAX_IDS) }));
+  }
+
+  // ---------------------------------------------------------------- server lists
+
+  private requestServers(link: PeerLink): void {
+    const req: P.ServerListRequest = { type: 'server_list_request', requester_id: this.identity.id, timestamp: new Date(this.clock.now()).toISOString() };
+    this.send(link, 'server_list_request', JSON.stringify(req));
+  }
+
+  private async onServerList(link: PeerLink, raw: unknown): Promise<void> {
+    let parsed: ReturnType<typeof P.parseServerListResponse>;
+    try {
+      parsed = P.parseServerListResponse(raw);
+    } catch (e) {
+      this.violation(link, 'bad_frame', e);
+      return;
+    }
+    const now = this.clock.now();
+    let learned = 0;
+    let dropped = parsed.rejected.length;
+    for (const d of parsed.response.servers) {
+      if (d.id === this.identity.id || this.scores.isBanned(d.id)) continue;
+      const cur = this.relay.directory.get(d.id);
+      if (cur && cur.timestamp >= d.timestamp) continue;
+      try {
+        const v = await P.verifyDescriptor(this.engine, d, now);
+        this.relay.directory.put(v);
+        this.addTarget(v.url, v.id, false);
+        learned++;
+      } catch {
+        dropped++;
+      }
+    }
+    if (dropped) this.metrics.violations.labels(peerLabel(link.peerId), 'bad_descriptor').inc(dropped);
+    if (learned) this.log.debug({ peer: peerLabel(link.peerId), learned, dropped }, 'server list merged');
+  }
+
+  // ---------------------------------------------------------------- test faults
+
+  private faultGarbage(): void {
+    const junk = ['not json at all', '{"type":"nonsense"}', '{"type":"msg","ttl":3,"packet":{"recipient":"x","message":"y","signature":"z"}}', '[1,2,3]'];
+    for (const l of this.peers.values()) for (const j of junk) l.send(j);
+  }
+
+  private faultFlood(): void {
+    for (const l of this.peers.values())
+      for (let i = 0; i < 300; i++) l.send(JSON.stringify({ type: 'ihave', ttl: 1, ids: [P.toHex(this.engine.randomBytes(32))] }));
+  }
+
+  // ---------------------------------------------------------------- status
+
+  /** Peers up (for the canary prober). */
+  upPeers(): string[] {
+    return [...this.peers.keys()];
+  }
+
+  peerUrl(id: string): string | undefined {
+    return this.peers.get(id)?.descriptor?.url;
+  }
+
+  status(): Record<string, unknown> {
+    const now = this.clock.now();
+    return {
+      mode: this.options.mode,
+      ...(this.options.testFault ? { test_fault: this.options.testFault } : {}),
+      peers: [...this.peers.values()].map((l) => ({
+        id: l.peerId,
+        url: l.descriptor?.url,
+        direction: l.direction,
+        eager: l.eager,
+        up_s: Math.round((now - l.upAt) / 1000),
+        score: this.scores.score(l.peerId),
+      })),
+      scores: this.scores.list(),
+      banned: this.scores.banned(),
+      canaries: this.canary.stats(),
+    };
+  }
+}
+
+function backoff(attempt: number): number {
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
+  return Math.round(base * (0.5 + Math.random()));
+}
+
+function closeReason(code: number): string {
+  for (const [k, v] of Object.entries(CLOSE)) if (v === code) return k;
+  return 'other';
+}

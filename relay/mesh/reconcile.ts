@@ -1,0 +1,127 @@
+import type { MessageStore } from '../store/store.ts';
+import { MAX_PREFIX_BYTES, SUMMARY_FANOUT } from './frames.ts';
+
+/**
+ * Catch-up set reconciliation (PROTOCOL.md §9.5). Ids are SHA-256 values, so
+ * their leading bytes spread evenly; a set is summarised per id prefix as
+ * (count, XOR of the first 16 bytes of each id). Two relays compare the 256
+ * summaries under the empty prefix, descend only into children that differ,
+ * and list ids only where a child is small or the depth limit is reached.
+ * Receipt times differ between relays (a relay that was down stores caught-up
+ * messages later), so prefixes, not time buckets, are what both sides agree on;
+ * the retention window bounds which ids take part.
+ */
+
+/** Children with at most this many ids (on the peer's side) are listed rather than summarised. */
+export const LIST_BELOW = 256;
+/** A snapshot is reused by every session that asks within this long. */
+const SNAPSHOT_TTL_MS = 2000;
+const PAGE = 10_000;
+
+export interface Summary {
+  counts: number[];
+  hashes: string[];
+}
+
+/** A sorted copy of the ids this relay holds within the retention window. */
+export class IdSnapshot {
+  constructor(
+    readonly ids: string[],
+    readonly at: number,
+  ) {}
+
+  /** Index range [lo, hi) of ids starting with `prefix` (hex). */
+  range(prefix: string): [number, number] {
+    const lo = lowerBound(this.ids, prefix);
+    const hi = prefix === '' ? this.ids.length : lowerBound(this.ids, nextPrefix(prefix));
+    return [lo, hi];
+  }
+
+  summary(prefix: string): Summary {
+    const counts = new Array<number>(SUMMARY_FANOUT).fill(0);
+    const acc: Buffer[] = Array.from({ length: SUMMARY_FANOUT }, () => Buffer.alloc(16));
+    const [lo, hi] = this.range(prefix);
+    const at = prefix.length;
+    for (let i = lo; i < hi; i++) {
+      const id = this.ids[i]!;
+      const child = parseInt(id.slice(at, at + 2), 16);
+      counts[child]! += 1;
+      const a = acc[child]!;
+      const b = Buffer.from(id.slice(0, 32), 'hex');
+      for (let k = 0; k < 16; k++) a[k]! ^= b[k]!;
+    }
+    return { counts, hashes: acc.map((b) => b.toString('hex')) };
+  }
+
+  list(prefix: string): string[] {
+    const [lo, hi] = this.range(prefix);
+    return this.ids.slice(lo, hi);
+  }
+}
+
+function lowerBound(a: string[], key: string): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The smallest hex string greater than every id with this prefix ("0a" → "0b", "ff" → "g"). */
+function nextPrefix(p: string): string {
+  const n = parseInt(p, 16) + 1;
+  if (n >= 16 ** p.length) return 'g';
+  return n.toString(16).padStart(p.length, '0');
+}
+
+/** Builds (and briefly caches) snapshots from the store, in pages that yield to the event loop. */
+export class SnapshotSource {
+  private cached: IdSnapshot | undefined;
+  private building: Promise<IdSnapshot> | undefined;
+
+  constructor(
+    private readonly store: MessageStore,
+    private readonly now: () => number,
+  ) {}
+
+  get(): Promise<IdSnapshot> {
+    const c = this.cached;
+    if (c && performance.now() - c.at < SNAPSHOT_TTL_MS) return Promise.resolve(c);
+    this.building ??= this.build().finally(() => (this.building = undefined));
+    return this.building;
+  }
+
+  private async build(): Promise<IdSnapshot> {
+    const ids: string[] = [];
+    const now = this.now();
+    let after = 0;
+    for (;;) {
+      const page = this.store.idsByReceipt(now - this.store.retentionMs, now + 1, PAGE, after);
+      for (const e of page) ids.push(e.id);
+      if (page.length < PAGE) break;
+      after = page[page.length - 1]!.seq;
+      await new Promise((r) => setImmediate(r));
+    }
+    ids.sort();
+    this.cached = new IdSnapshot(ids, performance.now());
+    return this.cached;
+  }
+}
+
+/** Which children of `prefix` to descend into (sum_req) or list (ids_req), comparing ours with theirs. */
+export function diffChildren(prefix: string, ours: Summary, theirs: Summary): { descend: string[]; list: string[] } {
+  const descend: string[] = [];
+  const list: string[] = [];
+  const depth = prefix.length / 2 + 1;
+  for (let i = 0; i < SUMMARY_FANOUT; i++) {
+    if (theirs.counts[i] === 0) continue; // nothing there for us to pull
+    if (theirs.counts[i] === ours.counts[i] && theirs.hashes[i] === ours.hashes[i]) continue;
+    const child = prefix + i.toString(16).padStart(2, '0');
+    if (theirs.counts[i]! <= LIST_BELOW || depth >= MAX_PREFIX_BYTES) list.push(child);
+    else descend.push(child);
+  }
+  return { descend, list };
+}
