@@ -213,10 +213,9 @@ export class Relay {
       if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = undefined;
       this.push.closeAll();
-      this.store.flush();
-      // One more turn so the responses of the last commit are written out.
-      await new Promise((r) => setImmediate(r));
+      // Commits what is queued (answering those clients), then closes the database.
       await this.store.close();
+      await new Promise((r) => setImmediate(r));
       this.directory.stop();
       this.http.stop();
       this.loadMeter.stop();

@@ -95,7 +95,8 @@ export function messageRoutes(app: TemplatedApp, http: HttpLayer, deps: { ingest
           });
           const p = await auth.header(header);
           if (!ex.open) return;
-          ex.json(200, { deleted: store.deleteFor(p.public_key, ids as string[]) });
+          const deleted = await store.deleteFor(p.public_key, ids as string[]);
+          ex.json(200, { deleted });
         });
       });
     }),

@@ -36,8 +36,6 @@ export interface StoreOptions {
   clock: Clock;
   log: Logger;
   sync?: 'full' | 'normal';
-  /** Checkpoint the WAL from a worker thread (default true); false checkpoints inline. */
-  checkpointWorker?: boolean;
   /** Bytes of recently committed messages kept decoded in memory for pushes and hot reads. */
   hotCacheBytes?: number;
 }
@@ -85,8 +83,10 @@ INSERT OR IGNORE INTO meta (k, high_water, live, bytes) VALUES (0, 0, 0, 0);
 
 /**
  * The durable message store: better-sqlite3 in WAL mode is the truth, memory
- * a bounded cache. Writes are group-committed once per event-loop turn and
- * each caller is told only after its row is committed.
+ * a bounded cache. Writes go to one writer thread (writer-worker.js) as group
+ * commits: whatever arrived in this event-loop turn, or while the previous
+ * commit was in flight, is one transaction, and each caller is told only
+ * after its row is committed. Reads run here, on this thread's connection.
  *
  * Receipt times are kept non-decreasing in seq order, so expiry deletes a
  * prefix of the table and time ranges map to seq ranges without an index.
@@ -97,20 +97,26 @@ export class MessageStore {
   private readonly db: Database.Database;
   private readonly clock: Clock;
   private readonly log: Logger;
+  /** Queued for the next commit. */
   private pending: Pending[] = [];
-  private pendingIds = new Map<string, Pending>();
-  private flushScheduled = false;
+  /** Queued or being committed, by id: dedupe must see them. */
+  private readonly pendingIds = new Map<string, Pending>();
+  private inFlight: Pending[] | undefined;
+  private dispatchScheduled = false;
+  private readonly writer: Worker;
+  private rid = 0;
+  private readonly replies = new Map<number, (r: WriterReply) => void>();
+  private broken: Error | undefined;
+  private idleWaiters: (() => void)[] = [];
   private nextSeq: number;
   private lastReceivedAt: number;
   private live: number;
   private bytes: number;
   private closed = false;
-  private checkpointer: Worker | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private expiring = false;
   private readonly hot: LRUCache<number, StoredMessage>;
   private readonly stmt: ReturnType<MessageStore['prepare']>;
-  private readonly commitTx: (batch: Pending[], receivedAt: number) => void;
   /** Rows committed, for metrics. */
   commits = 0;
 
@@ -129,10 +135,8 @@ export class MessageStore {
     this.db.pragma('mmap_size = 0');
     this.db.pragma('journal_size_limit = 67108864');
     this.db.exec(SCHEMA);
-    const useWorker = opts.checkpointWorker !== false;
-    // Checkpoints copy the WAL into the database and fsync it; doing that on
-    // another thread keeps it off the request path.
-    if (useWorker) this.db.pragma('wal_autocheckpoint = 0');
+    // This connection only reads from here on; the writer thread checkpoints.
+    this.db.pragma('wal_autocheckpoint = 0');
     this.stmt = this.prepare();
     const meta = this.stmt.meta.get() as { high_water: number; live: number; bytes: number };
     const last = this.stmt.lastRow.get() as { seq: number; received_at: number } | undefined;
@@ -144,28 +148,25 @@ export class MessageStore {
       maxSize: opts.hotCacheBytes ?? 32 * 1024 * 1024,
       sizeCalculation: (m) => m.message.length + m.signature.length + m.recipient.length + 200,
     });
-    this.commitTx = this.db.transaction((batch: Pending[], receivedAt: number) => {
-      let added = 0;
-      for (const p of batch) {
-        const body = encodeBody(p.packet);
-        this.stmt.insert.run(this.nextSeq, key48(p.idBuf), recipientKey(p.packet.recipient), receivedAt, p.idBuf, body);
-        p.seq = this.nextSeq++;
-        added += body.length;
-      }
-      this.stmt.setMeta.run(this.nextSeq - 1, this.live + batch.length, this.bytes + added);
-      this.live += batch.length;
-      this.bytes += added;
-    }) as unknown as (batch: Pending[], receivedAt: number) => void;
-    if (useWorker) this.startCheckpointer();
+    this.writer = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: { path: opts.path, sync: opts.sync ?? 'full' } });
+    this.writer.on('message', (r: WriterReply) => {
+      this.live = r.live;
+      this.bytes = r.bytes;
+      const done = this.replies.get(r.rid);
+      this.replies.delete(r.rid);
+      done?.(r);
+    });
+    this.writer.on('error', (err) => this.fail(err));
+    this.writer.on('exit', (code) => {
+      if (!this.closed) this.fail(new Error(`store writer exited with ${code}`));
+    });
   }
 
   private prepare() {
     const db = this.db;
     return {
       meta: db.prepare('SELECT high_water, live, bytes FROM meta WHERE k = 0'),
-      setMeta: db.prepare('UPDATE meta SET high_water = ?, live = ?, bytes = ? WHERE k = 0'),
       lastRow: db.prepare('SELECT seq, received_at FROM messages ORDER BY seq DESC LIMIT 1'),
-      insert: db.prepare('INSERT INTO messages (seq, idk, rk, received_at, id, body) VALUES (?, ?, ?, ?, ?, ?)'),
       has: db.prepare('SELECT seq FROM messages WHERE idk = ? AND id = ?').pluck(),
       byId: db.prepare('SELECT seq, received_at, id, body FROM messages WHERE idk = ? AND id = ?'),
       bySeq: db.prepare('SELECT seq, received_at, id, body FROM messages WHERE seq = ?'),
@@ -173,23 +174,25 @@ export class MessageStore {
       firstAtOrAfter: db.prepare('SELECT seq, received_at FROM messages WHERE seq >= ? ORDER BY seq LIMIT 1'),
       firstRow: db.prepare('SELECT seq FROM messages ORDER BY seq LIMIT 1').pluck(),
       idsFrom: db.prepare('SELECT seq, id, received_at, body IS NULL AS deleted FROM messages WHERE seq >= ? ORDER BY seq LIMIT ?'),
-      oldest: db.prepare('SELECT seq, received_at, length(body) AS n FROM messages ORDER BY seq LIMIT ?'),
-      deleteUpTo: db.prepare('DELETE FROM messages WHERE seq <= ?'),
-      tombstone: db.prepare('UPDATE messages SET body = NULL WHERE seq = ?'),
       idsForDelete: db.prepare('SELECT seq, rk, length(body) AS n, substr(body, 1, ?) AS rcpt FROM messages WHERE idk = ? AND id = ?'),
     };
   }
 
-  private startCheckpointer(): void {
-    const w = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { path: this.path } });
-    w.unref();
-    w.on('error', (err) => {
-      // Fall back to inline checkpoints rather than letting the WAL grow without bound.
-      this.log.error({ err }, 'checkpoint worker failed; checkpointing inline');
-      this.checkpointer = undefined;
-      if (!this.closed) this.db.pragma('wal_autocheckpoint = 1000');
+  private fail(err: Error): void {
+    if (this.broken) return;
+    this.broken = err;
+    this.log.error({ err }, 'store writer failed; refusing writes');
+    for (const [, done] of this.replies) done({ rid: -1, ok: false, error: err.message, live: this.live, bytes: this.bytes });
+    this.replies.clear();
+  }
+
+  private request(m: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<WriterReply> {
+    if (this.broken) return Promise.resolve({ rid: -1, ok: false, error: this.broken.message, live: this.live, bytes: this.bytes });
+    const rid = ++this.rid;
+    return new Promise((resolve) => {
+      this.replies.set(rid, resolve);
+      this.writer.postMessage({ ...m, rid }, transfer);
     });
-    this.checkpointer = w;
   }
 
   // ---------------------------------------------------------------- writes
@@ -199,21 +202,27 @@ export class MessageStore {
    * commit (or its failure). Callers dedupe first with has()/isPending().
    */
   add(id: string, packet: P.ClientMessagePacket, cb: CommitCallback): void {
-    if (this.closed) {
-      cb(new Error('store closed'), 0, 0);
+    if (this.closed || this.broken) {
+      cb(this.broken ?? new Error('store closed'), 0, 0);
       return;
     }
     const p: Pending = { id, idBuf: Buffer.from(id, 'hex'), packet, cb };
     this.pending.push(p);
     this.pendingIds.set(id, p);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.dispatchScheduled || this.inFlight) return;
+    this.dispatchScheduled = true;
+    setImmediate(() => {
+      this.dispatchScheduled = false;
+      this.dispatch();
+    });
   }
 
   get queueDepth(): number {
-    return this.pending.length;
+    return this.pendingIds.size;
   }
 
   isPending(id: string): boolean {
@@ -228,64 +237,98 @@ export class MessageStore {
     return true;
   }
 
-  /** Commits everything queued, in one transaction, then runs the callbacks. */
-  flush(): void {
-    this.flushScheduled = false;
-    const batch = this.pending;
-    if (batch.length === 0) return;
-    this.pending = [];
-    this.pendingIds = new Map();
-    const receivedAt = Math.max(this.clock.now(), this.lastReceivedAt);
-    const nextBefore = this.nextSeq;
-    try {
-      this.commitTx(batch, receivedAt);
-    } catch (err) {
-      this.nextSeq = nextBefore;
-      this.log.error({ err, batch: batch.length }, 'group commit failed');
-      for (const p of batch) {
-        p.cb(err as Error, 0, 0);
-        if (p.waiters) for (const w of p.waiters) w(err as Error, 0, 0);
-      }
+  /**
+   * Sends everything queued to the writer as one transaction; while it is
+   * being committed, new packets queue up for the next one. Callbacks run
+   * once the writer reports the commit.
+   */
+  private dispatch(): void {
+    if (this.inFlight || this.pending.length === 0) {
+      if (!this.inFlight && this.pending.length === 0) this.wakeIdle();
       return;
     }
+    const batch = this.pending;
+    this.pending = [];
+    this.inFlight = batch;
+    const receivedAt = Math.max(this.clock.now(), this.lastReceivedAt);
     this.lastReceivedAt = receivedAt;
-    this.commits += batch.length;
-    for (const p of batch) {
-      const seq = p.seq!;
-      this.hot.set(seq, { seq, id: p.id, ...p.packet, received_at: receivedAt });
-      p.cb(null, seq, receivedAt);
-      if (p.waiters) for (const w of p.waiters) w(null, seq, receivedAt);
+    const seq0 = this.nextSeq;
+    this.nextSeq += batch.length;
+    const n = batch.length;
+    const lengths = new Uint32Array(n);
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const len = SPKI + SIG + P.base64DecodedLength(batch[i]!.packet.message);
+      lengths[i] = len;
+      total += len;
     }
+    // Dedicated ArrayBuffers (not Buffer's shared pool) so they can be transferred, not copied.
+    const bodies = Buffer.from(new ArrayBuffer(total));
+    const ids = Buffer.from(new ArrayBuffer(32 * n));
+    const idk = new Float64Array(n);
+    const rk = new Float64Array(n);
+    let off = 0;
+    for (let i = 0; i < n; i++) {
+      const p = batch[i]!;
+      encodeBody(p.packet, bodies, off);
+      off += lengths[i]!;
+      p.idBuf.copy(ids, 32 * i);
+      idk[i] = key48(p.idBuf);
+      rk[i] = recipientKey(p.packet.recipient);
+      p.seq = seq0 + i;
+    }
+    const transfer = [bodies.buffer, ids.buffer, idk.buffer, rk.buffer, lengths.buffer] as ArrayBuffer[];
+    void this.request({ t: 'insert', batch: { seq0, receivedAt, n, idk, rk, ids, bodies, lengths } }, transfer).then((r) => {
+      this.inFlight = undefined;
+      const err = r.ok ? null : new Error(r.error ?? 'commit failed');
+      if (err) this.log.error({ err, batch: n }, 'group commit failed');
+      else this.commits += n;
+      for (const p of batch) {
+        this.pendingIds.delete(p.id);
+        if (!err) this.hot.set(p.seq!, { seq: p.seq!, id: p.id, ...p.packet, received_at: receivedAt });
+        p.cb(err, err ? 0 : p.seq!, receivedAt);
+        if (p.waiters) for (const w of p.waiters) w(err, err ? 0 : p.seq!, receivedAt);
+      }
+      this.dispatch();
+    });
+  }
+
+  /** Resolves once everything queued so far is committed (or failed). */
+  flush(): Promise<void> {
+    if (!this.inFlight && this.pending.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve);
+      if (!this.inFlight) this.dispatch();
+    });
+  }
+
+  private wakeIdle(): void {
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const f of w) f();
   }
 
   /**
    * The recipient removes messages it received. Rows become tombstones (no
    * payload) until they expire, so catch-up does not resurrect them.
    */
-  deleteFor(recipient: string, ids: string[]): number {
+  async deleteFor(recipient: string, ids: string[]): Promise<number> {
     const der = Buffer.from(recipient, 'base64');
     const rk = recipientKey(recipient);
-    let n = 0;
-    this.db.transaction(() => {
-      let freed = 0;
-      for (const id of ids) {
-        const idBuf = Buffer.from(id, 'hex');
-        const row = this.stmt.idsForDelete.get(SPKI, key48(idBuf), idBuf) as
-          | { seq: number; rk: number; n: number | null; rcpt: Buffer | null }
-          | undefined;
-        if (!row || row.n === null || row.rk !== rk || !row.rcpt || !der.equals(row.rcpt)) continue;
-        this.stmt.tombstone.run(row.seq);
-        this.hot.delete(row.seq);
-        freed += row.n;
-        n++;
-      }
-      if (n) {
-        this.stmt.setMeta.run(this.nextSeq - 1, this.live - n, this.bytes - freed);
-        this.live -= n;
-        this.bytes -= freed;
-      }
-    })();
-    return n;
+    const rows: { seq: number; n: number }[] = [];
+    for (const id of ids) {
+      const idBuf = Buffer.from(id, 'hex');
+      const row = this.stmt.idsForDelete.get(SPKI, key48(idBuf), idBuf) as
+        | { seq: number; rk: number; n: number | null; rcpt: Buffer | null }
+        | undefined;
+      if (!row || row.n === null || row.rk !== rk || !row.rcpt || !der.equals(row.rcpt)) continue;
+      rows.push({ seq: row.seq, n: row.n });
+    }
+    if (rows.length === 0) return 0;
+    const r = await this.request({ t: 'tombstone', rows });
+    if (!r.ok) throw new Error(r.error ?? 'delete failed');
+    for (const row of rows) this.hot.delete(row.seq);
+    return r.count ?? 0;
   }
 
   // ---------------------------------------------------------------- reads
@@ -401,58 +444,32 @@ export class MessageStore {
 
   /**
    * Deletes up to `batch` of the oldest rows whose retention has passed.
-   * Returns how many went; callers loop while a full batch was deleted.
+   * Resolves with how many went; callers loop while a full batch was deleted.
    */
-  expireBatch(batch = 500): number {
-    const cutoff = this.cutoff();
-    const rows = this.stmt.oldest.all(batch) as { seq: number; received_at: number; n: number | null }[];
-    let last = -1;
-    let live = 0;
-    let freed = 0;
-    let count = 0;
-    for (const r of rows) {
-      if (r.received_at > cutoff) break;
-      last = r.seq;
-      count++;
-      if (r.n !== null) {
-        live++;
-        freed += r.n;
-      }
-    }
-    if (last < 0) return 0;
-    this.db.transaction(() => {
-      this.stmt.deleteUpTo.run(last);
-      this.stmt.setMeta.run(this.nextSeq - 1, this.live - live, this.bytes - freed);
-    })();
-    this.live -= live;
-    this.bytes -= freed;
-    for (const r of rows.slice(0, count)) this.hot.delete(r.seq);
-    return count;
+  async expireBatch(batch = 500): Promise<number> {
+    const r = await this.request({ t: 'expire', cutoff: this.cutoff(), limit: batch });
+    if (!r.ok) throw new Error(r.error ?? 'expiry failed');
+    return r.count ?? 0;
   }
 
-  /** Expires in bounded batches, yielding to the event loop between them. Resolves with the rows removed. */
-  expire(): Promise<number> {
-    if (this.expiring || this.closed) return Promise.resolve(0);
+  /** Expires in bounded batches; requests keep flowing between them. Resolves with the rows removed. */
+  async expire(): Promise<number> {
+    if (this.expiring || this.closed) return 0;
     this.expiring = true;
     let total = 0;
-    return new Promise((resolve) => {
-      const step = (): void => {
-        if (this.closed) {
-          this.expiring = false;
-          resolve(total);
-          return;
-        }
-        const n = this.expireBatch();
+    try {
+      for (;;) {
+        const n = await this.expireBatch(500);
         total += n;
-        if (n === 500) setImmediate(step);
-        else {
-          this.expiring = false;
-          if (total) this.log.info({ expired: total }, 'expired messages');
-          resolve(total);
-        }
-      };
-      step();
-    });
+        if (n < 500 || this.closed) break;
+      }
+    } catch (err) {
+      this.log.error({ err }, 'expiry failed');
+    } finally {
+      this.expiring = false;
+    }
+    if (total) this.log.info({ expired: total }, 'expired messages');
+    return total;
   }
 
   /** Runs expire() every `everyMs`. */
@@ -466,31 +483,32 @@ export class MessageStore {
   /** Commits what is queued, checkpoints the WAL and closes the database. */
   async close(): Promise<void> {
     if (this.closed) return;
-    this.flush();
+    await this.flush();
     this.closed = true;
     if (this.expiryTimer) clearInterval(this.expiryTimer);
-    if (this.checkpointer) {
-      const w = this.checkpointer;
-      this.checkpointer = undefined;
-      await w.terminate();
+    if (!this.broken) {
+      const r = await this.request({ t: 'close' });
+      if (!r.ok) this.log.warn({ error: r.error }, 'store writer did not close cleanly');
     }
-    try {
-      this.db.pragma('wal_checkpoint(TRUNCATE)');
-    } catch (err) {
-      this.log.warn({ err }, 'final checkpoint failed');
-    }
+    await this.writer.terminate();
     this.db.close();
   }
 }
 
-function encodeBody(p: P.ClientMessagePacket): Buffer {
-  // Lengths are fixed by validation: 294-byte DER key, 1309-byte signature envelope.
-  const msgLen = P.base64DecodedLength(p.message);
-  const body = Buffer.allocUnsafe(SPKI + SIG + msgLen);
-  body.write(p.recipient, 0, SPKI, 'base64');
-  body.write(p.signature, SPKI, SIG, 'base64');
-  body.write(p.message, SPKI + SIG, msgLen, 'base64');
-  return body;
+interface WriterReply {
+  rid: number;
+  ok: boolean;
+  error?: string;
+  count?: number;
+  live: number;
+  bytes: number;
+}
+
+/** Writes a packet's row body at `off`. Lengths are fixed by validation: 294-byte DER key, 1309-byte signature envelope. */
+function encodeBody(p: P.ClientMessagePacket, out: Buffer, off: number): void {
+  out.write(p.recipient, off, SPKI, 'base64');
+  out.write(p.signature, off + SPKI, SIG, 'base64');
+  out.write(p.message, off + SPKI + SIG, P.base64DecodedLength(p.message), 'base64');
 }
 
 function decodeBody(body: Buffer): { recipient: string; message: string; signature: string } {

@@ -17,10 +17,10 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function open(clock: ManualClock, dir?: string, worker = false): MessageStore {
+function open(clock: ManualClock, dir?: string): MessageStore {
   const d = dir ?? tempDir('relay-store-');
   if (!dir) dirs.push(d);
-  const s = new MessageStore({ path: join(d, 'messages.db'), retentionMs: 7 * DAY, clock, log: silentLogger(), checkpointWorker: worker });
+  const s = new MessageStore({ path: join(d, 'messages.db'), retentionMs: 7 * DAY, clock, log: silentLogger() });
   stores.push(s);
   return s;
 }
@@ -49,7 +49,7 @@ describe('MessageStore', () => {
     expect(s.page(k, 0, 500).messages.length).toBe(500);
     clock.advance(1); // exactly 7 days: gone
     expect(s.page(k, 0, 500).messages.map((m) => m.id)).toEqual([packetIdOf(late)]);
-    expect(s.expireBatch(500)).toBe(500); // bounded batch
+    expect(await s.expireBatch(500)).toBe(500); // bounded batch
     expect(await s.expire()).toBe(700);
     expect(s.count()).toBe(1);
     expect(s.storedBytes()).toBeLessThan(bytesBefore / 1000);
@@ -66,7 +66,7 @@ describe('MessageStore', () => {
     const dir = tempDir('relay-store-');
     dirs.push(dir);
     const k = publicKeyOf(await keyPair());
-    let s = open(clock, dir, true);
+    let s = open(clock, dir);
     const a = await add(s, shaped(k));
     const b = await add(s, shaped(k));
     expect(b).toBeGreaterThan(a);
@@ -75,7 +75,7 @@ describe('MessageStore', () => {
     expect(s.count()).toBe(0);
     await s.close();
     stores.pop();
-    s = open(clock, dir, true);
+    s = open(clock, dir);
     const c = await add(s, shaped(k));
     expect(c).toBeGreaterThan(b);
     expect(s.page(k, 0, 10).messages.map((m) => m.seq)).toEqual([c]);
@@ -100,13 +100,13 @@ describe('MessageStore', () => {
     const m = s.getByIds([ids[0]!])[0]!;
     expect({ recipient: m.recipient, message: m.message, signature: m.signature }).toEqual(ps[0]);
 
-    expect(s.deleteFor(k, [ids[1]!])).toBe(1);
+    expect(await s.deleteFor(k, [ids[1]!])).toBe(1);
     expect(s.count()).toBe(3);
     expect(s.has(ids[1]!)).toBe(true); // tombstone: still "held" for dedupe
     expect(s.getByIds([ids[1]!])).toEqual([]);
     expect(s.idsByReceipt(t0, t0 + 4000).find((e) => e.id === ids[1])!.deleted).toBe(true);
     const other = publicKeyOf(await keyPair());
-    expect(s.deleteFor(other, [ids[0]!])).toBe(0);
+    expect(await s.deleteFor(other, [ids[0]!])).toBe(0);
   });
 
   it('pages past other keys that share a hash bucket and past tombstones', async () => {
@@ -115,7 +115,7 @@ describe('MessageStore', () => {
     const k = publicKeyOf(await keyPair());
     const ps = Array.from({ length: 30 }, () => shaped(k));
     for (const p of ps) await add(s, p);
-    s.deleteFor(k, ps.slice(0, 20).map(packetIdOf));
+    await s.deleteFor(k, ps.slice(0, 20).map(packetIdOf));
     const r = s.page(k, 0, 5);
     expect(r.messages.map((m) => m.id)).toEqual(ps.slice(20, 25).map(packetIdOf));
     expect(r.more).toBe(true);

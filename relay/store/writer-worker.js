@@ -1,0 +1,137 @@
+// The message store's single writer, on its own thread. The main thread
+// validates packets and answers requests; this thread owns every write:
+// group commits (one transaction per batch, fsynced under synchronous=FULL),
+// tombstones, expiry deletes and WAL checkpoints. So neither the commit's
+// fsync nor a checkpoint ever blocks the event loop, and batches grow by
+// themselves while a commit is in flight (classic group commit).
+// Plain JS: worker threads do not inherit the tsx loader.
+import Database from 'better-sqlite3';
+import { parentPort, workerData } from 'node:worker_threads';
+
+/** @type {{ path: string, sync: 'full' | 'normal' }} */
+const opts = workerData;
+const db = new Database(opts.path);
+db.pragma('journal_mode = WAL');
+db.pragma(`synchronous = ${opts.sync === 'normal' ? 'NORMAL' : 'FULL'}`);
+db.pragma('busy_timeout = 5000');
+db.pragma('cache_size = -8000');
+db.pragma('mmap_size = 0');
+db.pragma('journal_size_limit = 67108864');
+// Checkpoints run here on a timer, off the commit path.
+db.pragma('wal_autocheckpoint = 0');
+
+const meta = /** @type {{ high_water: number, live: number, bytes: number }} */ (db.prepare('SELECT high_water, live, bytes FROM meta WHERE k = 0').get());
+let live = meta.live;
+let bytes = meta.bytes;
+let highWater = meta.high_water;
+const setMeta = db.prepare('UPDATE meta SET high_water = ?, live = ?, bytes = ? WHERE k = 0');
+const insert = db.prepare('INSERT INTO messages (seq, idk, rk, received_at, id, body) VALUES (?, ?, ?, ?, ?, ?)');
+const tombstone = db.prepare('UPDATE messages SET body = NULL WHERE seq = ? AND body IS NOT NULL');
+const oldest = db.prepare('SELECT seq, received_at, length(body) AS n FROM messages ORDER BY seq LIMIT ?');
+const deleteUpTo = db.prepare('DELETE FROM messages WHERE seq <= ?');
+
+/**
+ * @param {{ seq0: number, receivedAt: number, n: number, idk: Float64Array, rk: Float64Array, ids: Uint8Array, bodies: Uint8Array, lengths: Uint32Array }} b
+ */
+const insertBatch = db.transaction((b) => {
+  let off = 0;
+  let added = 0;
+  for (let i = 0; i < b.n; i++) {
+    const len = b.lengths[i];
+    const id = Buffer.from(b.ids.buffer, b.ids.byteOffset + 32 * i, 32);
+    const body = Buffer.from(b.bodies.buffer, b.bodies.byteOffset + off, len);
+    insert.run(b.seq0 + i, b.idk[i], b.rk[i], b.receivedAt, id, body);
+    off += len;
+    added += len;
+  }
+  highWater = Math.max(highWater, b.seq0 + b.n - 1);
+  setMeta.run(highWater, live + b.n, bytes + added);
+  live += b.n;
+  bytes += added;
+});
+
+/** @param {{ seq: number, n: number }[]} rows */
+const tombstoneRows = db.transaction((rows) => {
+  let count = 0;
+  let freed = 0;
+  for (const r of rows) {
+    if (tombstone.run(r.seq).changes === 1) {
+      count++;
+      freed += r.n;
+    }
+  }
+  if (count) {
+    setMeta.run(highWater, live - count, bytes - freed);
+    live -= count;
+    bytes -= freed;
+  }
+  return count;
+});
+
+/** Deletes up to `limit` of the oldest rows received at or before `cutoff`. */
+function expire(/** @type {number} */ cutoff, /** @type {number} */ limit) {
+  const rows = /** @type {{ seq: number, received_at: number, n: number | null }[]} */ (oldest.all(limit));
+  let last = -1;
+  let count = 0;
+  let gone = 0;
+  let freed = 0;
+  for (const r of rows) {
+    if (r.received_at > cutoff) break;
+    last = r.seq;
+    count++;
+    if (r.n !== null) {
+      gone++;
+      freed += r.n;
+    }
+  }
+  if (last >= 0)
+    db.transaction(() => {
+      deleteUpTo.run(last);
+      setMeta.run(highWater, live - gone, bytes - freed);
+    })();
+  live -= gone;
+  bytes -= freed;
+  return count;
+}
+
+let checkpointTimer = setInterval(() => {
+  try {
+    db.pragma('wal_checkpoint(PASSIVE)');
+  } catch {
+    // busy: next tick
+  }
+}, 200);
+
+const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
+port.on('message', (/** @type {any} */ m) => {
+  let reply;
+  try {
+    switch (m.t) {
+      case 'insert':
+        insertBatch(m.batch);
+        reply = { ok: true };
+        break;
+      case 'tombstone':
+        reply = { ok: true, count: tombstoneRows(m.rows) };
+        break;
+      case 'expire':
+        reply = { ok: true, count: expire(m.cutoff, m.limit) };
+        break;
+      case 'close':
+        clearInterval(checkpointTimer);
+        db.pragma('wal_checkpoint(TRUNCATE)');
+        db.close();
+        reply = { ok: true };
+        break;
+      default:
+        reply = { ok: false, error: `unknown request ${m.t}` };
+    }
+  } catch (err) {
+    reply = { ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+  port.postMessage({ rid: m.rid, live, bytes, ...reply });
+  if (m.t === 'close') {
+    checkpointTimer = undefined;
+    port.close();
+  }
+});
