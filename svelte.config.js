@@ -29,7 +29,8 @@ export default {
       directives: {
         'default-src': ['self'],
         'script-src': ['self'],
-        'style-src': ['self'],
+        // Inline style attributes only (SvelteKit's route announcer sets one); scripts stay hash-only.
+        'style-src': ['self', 'unsafe-inline'],
         'img-src': ['self', 'blob:', 'data:'],
         'font-src': ['self'],
         // Other relays are reached directly, over HTTP(S) and WebSocket.

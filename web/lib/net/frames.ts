@@ -43,7 +43,7 @@ export function parseFrame(data: unknown): Frame {
       .filter((m): m is RelayMessage => m !== undefined);
     return withCursor({ kind: 'messages' as const, messages: ms });
   }
-  if (typeof o.type === 'string' && ['ready', 'subscribed', 'backlog_end', 'caught_up', 'live'].includes(o.type))
+  if (typeof o.type === 'string' && ['ready', 'synced', 'subscribed', 'backlog_end', 'caught_up', 'live'].includes(o.type))
     return withCursor({ kind: 'ready' as const });
   const bare = parseRelayMessage(o);
   if (bare) return withCursor({ kind: 'messages' as const, messages: [bare] });

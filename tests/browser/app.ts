@@ -1,0 +1,38 @@
+// Page helpers for the PWA browser tests: drive the UI the way a person would.
+import { expect, type Page } from '@playwright/test';
+
+export const SHOTS = 'docs/screenshots';
+
+export async function createIdentity(page: Page, base: string, name: string): Promise<void> {
+  await page.goto(`${base}/`);
+  await page.getByLabel('Your name').fill(name);
+  await page.getByRole('button', { name: 'Create my identity' }).click();
+  await expect(page.getByText(`Hello, ${name}`)).toBeVisible({ timeout: 60_000 });
+}
+
+export async function inviteLink(page: Page): Promise<string> {
+  await page.getByRole('link', { name: 'My profile and invite link' }).click();
+  const box = page.getByTestId('invite-link');
+  await expect(box).toHaveValue(/#\/invite\?k=/);
+  return box.inputValue();
+}
+
+/** The TX and RX relay URLs shown on the settings page. */
+export async function route(page: Page): Promise<{ tx: string; rx: string }> {
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await expect(page.getByRole('heading', { name: 'Your route' })).toBeVisible();
+  return { tx: (await page.getByTestId('tx').textContent()) ?? '', rx: (await page.getByTestId('rx').textContent()) ?? '' };
+}
+
+export async function openChat(page: Page, name: string): Promise<void> {
+  await page.getByTestId('conversation').filter({ hasText: name }).click();
+  await expect(page.getByTestId('chat-name')).toHaveText(name);
+}
+
+export async function send(page: Page, text: string): Promise<void> {
+  await page.getByLabel(/^Message to /).fill(text);
+  await page.getByRole('button', { name: 'Send' }).click();
+}
+
+export const bubble = (page: Page, text: string, dir?: 'in' | 'out') =>
+  page.locator(`[data-testid="message"]${dir ? `[data-dir="${dir}"]` : ''}`).filter({ has: page.locator('p.text', { hasText: text }) });
