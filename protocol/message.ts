@@ -1,4 +1,4 @@
-import { fromBase64, toBase64 } from './bytes.ts';
+import { fromBase64, toBase64, toHex } from './bytes.ts';
 import type { CryptoEngine, PrivateKeyHandle, PublicKeyHandle } from './crypto/engine.ts';
 import { openBytes, padJson, sealBytes, unpadJson } from './envelope.ts';
 import { ProtocolError } from './errors.ts';
@@ -30,6 +30,18 @@ export interface SealInput {
 }
 
 /**
+ * A UUID v4 from 16 random bytes. Not crypto.randomUUID: that exists only in
+ * secure contexts, exactly where the forge fallback is not the engine.
+ */
+export function uuidV4From(r: Uint8Array): string {
+  const b = r.slice(0, 16);
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = toHex(b);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/**
  * Builds a client message packet: the message plaintext padded to its bucket and
  * sealed to the recipient, then an RSA-PSS signature over the raw message
  * envelope, wrapped as {"signature":…}, padded to 1024 and sealed separately.
@@ -43,7 +55,7 @@ export async function sealPacket(
   const plaintext: MessagePlaintext = {
     sender: encodePublicKey(sender.publicKey.spki),
     content: input.content,
-    uuid: input.uuid ?? globalThis.crypto.randomUUID(),
+    uuid: input.uuid ?? uuidV4From(engine.randomBytes(16)),
     timestamp: input.timestamp ?? new Date().toISOString(),
   };
   if (input.kind !== undefined && input.kind !== 'text') plaintext.kind = input.kind;

@@ -198,3 +198,14 @@ describe('padding', () => {
     expect(codeOf(() => unpadJson(tabbed, 'm'))).toBe('bad_plaintext');
   });
 });
+
+describe('uuidV4From', () => {
+  it('makes lowercase version-4, variant-1 UUIDs the validator accepts', async () => {
+    const { uuidV4From } = await import('../../protocol/message.ts');
+    for (let i = 0; i < 50; i++) {
+      const u = uuidV4From(crypto.getRandomValues(new Uint8Array(16)));
+      expect(codeOf(() => uuidV4({ u }, 'u'))).toBe('ok');
+    }
+    expect(uuidV4From(new Uint8Array(16).fill(0xff))).toBe('ffffffff-ffff-4fff-bfff-ffffffffffff');
+  });
+});
