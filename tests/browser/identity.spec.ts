@@ -1,0 +1,90 @@
+import { expect, test } from '@playwright/test';
+import { readFileSync } from 'node:fs';
+import { webCryptoEngine as engine } from '../../protocol/crypto/webcrypto.ts';
+import { encodePublicKey, importPublicKey, sealPacket, toPem } from '../../protocol/index.ts';
+import { parseInvite } from '../../web/lib/domain/invite.ts';
+import { createIdentity, inviteLink } from './app.ts';
+import { startMesh, type Relay } from './relays.ts';
+
+let relays: Relay[] = [];
+test.beforeAll(async () => {
+  relays = await startMesh(1);
+});
+test.afterAll(async () => {
+  await Promise.all(relays.map((r) => r.stop()));
+});
+
+test('backup export, then log in with it on another device (wrong passphrase refused)', async ({ browser }) => {
+  const url = relays[0]!.url;
+  const one = await browser.newContext();
+  const p1 = await one.newPage();
+  await createIdentity(p1, url, 'Erin');
+  await inviteLink(p1);
+  const code = await p1.getByTestId('my-safety-code').textContent();
+  await p1.getByLabel('Passphrase', { exact: true }).fill('purple elephant rides');
+  await p1.getByLabel('Repeat passphrase').fill('purple elephant rides');
+  const [download] = await Promise.all([p1.waitForEvent('download'), p1.getByRole('button', { name: 'Download backup' }).click()]);
+  const file = await download.path();
+  const text = readFileSync(file, 'utf8');
+  expect(JSON.parse(text)).toMatchObject({ format: 'meshchat-backup', kdf: 'PBKDF2-SHA256', name: 'Erin' });
+  expect(text).not.toMatch(/PRIVATE KEY/);
+  await one.close();
+
+  const two = await browser.newContext();
+  const p2 = await two.newPage();
+  await p2.goto(url);
+  await p2.getByRole('tab', { name: 'I have a key' }).click();
+  await p2.getByLabel('Backup file or private key (PEM)').setInputFiles({ name: 'meshchat-backup.json', mimeType: 'application/json', buffer: Buffer.from(text) });
+  await p2.getByLabel('Backup passphrase').fill('not the passphrase');
+  await p2.getByRole('button', { name: 'Log in with this key' }).click();
+  await expect(p2.getByRole('alert')).toContainText('Wrong passphrase');
+  await p2.getByLabel('Backup passphrase').fill('purple elephant rides');
+  await p2.getByRole('button', { name: 'Log in with this key' }).click();
+  await expect(p2.getByText('Hello, Erin')).toBeVisible({ timeout: 30_000 });
+  await inviteLink(p2);
+  await expect(p2.getByTestId('my-safety-code')).toHaveText(code!);
+  await two.close();
+});
+
+test('log in with a PKCS#8 PEM private key', async ({ browser }) => {
+  const pair = await engine.generateKeyPair(true);
+  const pem = toPem(await engine.exportPkcs8(pair.privateKey), 'PRIVATE KEY');
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(relays[0]!.url);
+  await page.getByRole('tab', { name: 'I have a key' }).click();
+  await page.getByLabel('…or paste a PKCS#8 PEM').fill(pem);
+  await page.getByLabel('Your name').fill('Frank');
+  await page.getByRole('button', { name: 'Log in with this key' }).click();
+  await expect(page.getByText('Hello, Frank')).toBeVisible({ timeout: 30_000 });
+  const r = parseInvite(await inviteLink(page));
+  expect(r.ok && r.invite.publicKey).toBe(encodePublicKey(pair.publicKey.spki));
+  await ctx.close();
+});
+
+test('a packet whose signature does not match its claimed sender is dropped and counted, never shown', async ({ browser }) => {
+  const url = relays[0]!.url;
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await createIdentity(page, url, 'Gina');
+  const r = parseInvite(await inviteLink(page));
+  if (!r.ok) throw new Error(r.error);
+  // Mallory writes as "Alice": Alice's key in the sender field, Mallory's signature.
+  const [alice, mallory] = [await engine.generateKeyPair(false), await engine.generateKeyPair(false)];
+  const gina = await importPublicKey(engine, r.invite.publicKey);
+  const { packet } = await sealPacket(engine, { privateKey: mallory.privateKey, publicKey: alice.publicKey }, gina, { content: 'I am Alice, trust me' });
+  const res = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(packet) });
+  expect(res.status).toBe(202);
+  // A genuine one from Alice right after, so we know the forged one was processed first.
+  const { packet: real } = await sealPacket(engine, alice, gina, { content: 'The real Alice here' });
+  expect((await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(real) })).status).toBe(202);
+  await expect(page.getByTestId('conversation')).toHaveCount(1, { timeout: 30_000 });
+  await expect(page.getByTestId('conversation')).toContainText('New contact: check the safety code');
+  await page.getByTestId('conversation').click();
+  await expect(page.getByText('Someone new wrote to you')).toBeVisible();
+  await expect(page.getByText('The real Alice here')).toBeVisible();
+  await expect(page.getByText('I am Alice, trust me')).toHaveCount(0);
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await expect(page.getByTestId('dropped')).toHaveText('1');
+  await ctx.close();
+});
