@@ -5,6 +5,7 @@ import { getServers, getStatus } from '../net/relay-api.ts';
 import type { CryptoPort, Notify } from './ports.ts';
 
 const MAX_SERVERS = 64;
+const offline = (): boolean => typeof navigator !== 'undefined' && navigator.onLine === false;
 
 /**
  * Keeps the known-relay list fresh: status (load, id, key pin) of each relay,
@@ -71,7 +72,8 @@ export class ServerManager {
         this.#warn(`The key of relay ${s.url} changed since it was first seen. It is not used until you accept the new key in Settings.`);
       }
     } catch {
-      next = recordFailure(s, now);
+      // Offline is not the relay's fault: do not push it into back-off for that.
+      next = offline() ? s : recordFailure(s, now);
     }
     await this.store.putServer(next);
     return next;
@@ -128,6 +130,7 @@ export class ServerManager {
 
   /** A call to `url` failed: count it and move traffic elsewhere. */
   async failed(url: string): Promise<void> {
+    if (offline()) return;
     await this.store.updateServer(url, (s) => (s ? recordFailure(s, this.now()) : undefined));
     if (this.choice.rx === url) this.choice = { ...this.choice, rx: undefined };
     await this.rechoose();
