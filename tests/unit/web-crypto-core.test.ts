@@ -113,3 +113,24 @@ describe('errors across the worker boundary', () => {
     expect(toWireError('plain')).toEqual({ name: 'Error', code: 'internal', message: 'plain' });
   });
 });
+
+describe('crypto core on the node-forge engine (no crypto.subtle: plain-http LAN pages)', () => {
+  it('imports a PEM, stores it as a forge record, and opens what WebCrypto sealed to it', async () => {
+    const { forgeEngine } = await import('../../protocol/crypto/forge.ts');
+    const pair = await engine.generateKeyPair(true);
+    const pem = toPem(await engine.exportPkcs8(pair.privateKey), 'PRIVATE KEY');
+    const store = new MemoryKeyStore();
+    const forgeCore = new CryptoCore(forgeEngine, store);
+    const id = await forgeCore.importPem(pem);
+    expect(parseStoredIdentity(await store.load())?.engine).toBe('forge');
+    const web = new CryptoCore(engine, new MemoryKeyStore());
+    const sender = await web.generate();
+    const sealed = await web.seal(id.publicKey, { content: 'hello forge', uuid: '123e4567-e89b-42d3-a456-426614174000', timestamp: '2024-06-15T12:34:56.789Z' });
+    const opened = await forgeCore.open(sealed.packet);
+    expect(opened.ok && opened.message.content).toBe('hello forge');
+    expect(opened.ok && opened.message.sender).toBe(sender.publicKey);
+    // And back: forge seals, WebCrypto opens.
+    const back = await forgeCore.seal(sender.publicKey, { content: 'and back', uuid: '123e4567-e89b-42d3-a456-426614174001', timestamp: '2024-06-15T12:34:56.789Z' });
+    expect(await web.open(back.packet)).toMatchObject({ ok: true, message: { content: 'and back' } });
+  }, 60_000);
+});

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { MessageRecord } from '../../web/lib/db/records.ts';
-import { dayLabel, laterState, mergeMessage, readReceipt, readSyncExtra } from '../../web/lib/domain/messages.ts';
+import { dayLabel, laterState, mergeMessage, readReceipt, readSyncExtra, uuidV4 } from '../../web/lib/domain/messages.ts';
 
 const m = (extra: Partial<MessageRecord> = {}): MessageRecord => ({
   contact: 'a'.repeat(64),
@@ -55,5 +55,14 @@ describe('control message extras', () => {
     const now = new Date(2024, 5, 15, 12).getTime();
     expect(dayLabel(now, now)).toBe('Today');
     expect(dayLabel(now - 86_400_000, now)).toBe('Yesterday');
+  });
+});
+
+describe('uuidV4 (works without crypto.randomUUID)', () => {
+  it('produces lowercase RFC 4122 v4 uuids', () => {
+    const re = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    for (let i = 0; i < 200; i++) expect(uuidV4()).toMatch(re);
+    expect(uuidV4(() => new Uint8Array(16).fill(255))).toBe('ffffffff-ffff-4fff-bfff-ffffffffffff');
+    expect(uuidV4(() => new Uint8Array(16))).toBe('00000000-0000-4000-8000-000000000000');
   });
 });

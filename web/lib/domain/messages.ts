@@ -51,3 +51,16 @@ export function dayLabel(ms: number, now = Date.now()): string {
   if (diff === 1) return 'Yesterday';
   return d.toLocaleDateString(undefined, { year: d.getFullYear() === today.getFullYear() ? undefined : 'numeric', month: 'short', day: 'numeric' });
 }
+
+/**
+ * UUID v4 from getRandomValues: crypto.randomUUID only exists in secure
+ * contexts, and the app must also run (on the node-forge engine) from a
+ * plain-http LAN address.
+ */
+export function uuidV4(random: (n: number) => Uint8Array = (n) => crypto.getRandomValues(new Uint8Array(n))): string {
+  const b = random(16);
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}

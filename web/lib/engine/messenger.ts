@@ -1,6 +1,6 @@
 import type { AppStore } from '../db/store.ts';
 import type { ContactRecord, MessageRecord, OutboxRecord } from '../db/records.ts';
-import { readReceipt, readSyncExtra } from '../domain/messages.ts';
+import { readReceipt, readSyncExtra, uuidV4 } from '../domain/messages.ts';
 import { afterFailure, due, expired, permanentFailure } from '../domain/outbox.ts';
 import { parseFrame, subscribeUrl } from '../net/frames.ts';
 import { getMessages, postMessage, RelayError } from '../net/relay-api.ts';
@@ -61,7 +61,7 @@ export class Messenger {
   /** Seals the message to the contact and a self-copy to us, queues both, tries to send. */
   async send(contact: ContactRecord, text: string): Promise<MessageRecord> {
     const me = this.#requireMe();
-    const uuid = crypto.randomUUID();
+    const uuid = uuidV4();
     const timestamp = new Date(this.now()).toISOString();
     const msg: MessageRecord = { contact: contact.id, uuid, dir: 'out', text, time: Date.parse(timestamp), storedAt: this.now(), state: 'queued' };
     const [toThem, toMe] = await Promise.all([
@@ -82,7 +82,7 @@ export class Messenger {
   /** Sends a read receipt for messages we have shown (best effort, no self-copy). */
   async sendReceipt(contact: ContactRecord, uuids: string[]): Promise<void> {
     if (!uuids.length) return;
-    const sealed = await this.crypto.seal(contact.publicKey, { content: '', kind: 'receipt', extra: { read: uuids.slice(0, 100) } });
+    const sealed = await this.crypto.seal(contact.publicKey, { content: '', kind: 'receipt', uuid: uuidV4(), timestamp: new Date(this.now()).toISOString(), extra: { read: uuids.slice(0, 100) } });
     await this.store.putOutbox([
       { id: sealed.id, contact: contact.id, uuid: sealed.plaintext.uuid, role: 'self', packet: sealed.packet, createdAt: this.now(), attempts: 0, nextAttemptAt: 0 },
     ]);
