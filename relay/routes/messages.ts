@@ -5,14 +5,37 @@ import { RelayError } from '../errors.ts';
 import type { Exchange, HttpLayer } from '../http.ts';
 import type { Ingestor } from '../ingest.ts';
 import type { MessageStore } from '../store/store.ts';
-import { decodeCursor, pageJson } from '../wire.ts';
+import { decodeCursor, messageJson, pageJson } from '../wire.ts';
 
 export const MAX_PAGE = 500;
 export const DEFAULT_PAGE = 100;
 const MAX_DELETE_IDS = 500;
 const DELETE_BODY_CAP = 64 * 1024;
 
-function parseJson(body: Buffer): unknown {
+/** JSON text built by hand (the page hot path): sent as is, parsed only when it must be re-serialised. */
+export class RawJson {
+  constructor(readonly text: string) {}
+}
+
+/**
+ * What a message operation answers, whoever asked: the HTTP routes below send
+ * it, the forward dispatcher (relay/proxy/destination.ts) seals it. Refusals
+ * are thrown as ProtocolError/RelayError.
+ */
+export interface Outcome {
+  status: number;
+  body: unknown;
+}
+
+export interface MessageDeps {
+  ingestor: Ingestor;
+  store: MessageStore;
+  auth: RetrievalAuth;
+}
+
+export const bodyValue = (body: unknown): unknown => (body instanceof RawJson ? JSON.parse(body.text) : body);
+
+export function parseJson(body: Buffer): unknown {
   try {
     return JSON.parse(body.toString('utf8'));
   } catch {
@@ -33,14 +56,92 @@ function parseCursor(text: string): number {
   return c;
 }
 
+export function requireRetrieval(header: string): void {
+  if (header === '') throw new RelayError('auth_required', 'X-Retrieval header required');
+}
+
+/** POST /v1/messages: 202 {id} when new, 200 {id, duplicate} when held. Callback form: this is the hot path. */
+export function postMessage(d: MessageDeps, json: unknown, cb: (err: unknown, out?: Outcome) => void): void {
+  d.ingestor.ingestCb(json, 'client', (err, r) => {
+    if (err) cb(err);
+    else if (r!.duplicate) cb(null, { status: 200, body: new RawJson(`{"id":"${r!.id}","duplicate":true}`) });
+    else cb(null, { status: 202, body: new RawJson(`{"id":"${r!.id}"}`) });
+  });
+}
+
+export const postMessageAsync = (d: MessageDeps, json: unknown): Promise<Outcome> =>
+  new Promise((resolve, reject) => postMessage(d, json, (err, out) => (err ? reject(err) : resolve(out!))));
+
+/**
+ * GET /v1/messages: one page of the authenticated key's messages after the
+ * cursor. `maxBytes` bounds the page JSON (forwarded pages must fit the
+ * largest sealed response bucket): messages that do not fit are left for the
+ * next page (`more: true`, cursor at the last one included).
+ * `isOpen` false (the asker went away) skips the read.
+ */
+export async function getPage(
+  d: MessageDeps,
+  query: { header: string; after: string; limit: string },
+  maxBytes = Infinity,
+  isOpen: () => boolean = () => true,
+): Promise<Outcome | undefined> {
+  const after = parseCursor(query.after);
+  const limit = parseLimit(query.limit);
+  const p = await d.auth.header(query.header);
+  if (!isOpen()) return undefined;
+  const { messages, more } = d.store.page(p.public_key, after, limit);
+  if (maxBytes === Infinity) {
+    const cursor = messages.length ? messages[messages.length - 1]!.seq : after;
+    return { status: 200, body: new RawJson(pageJson(messages, cursor, more)) };
+  }
+  // Room for the page's own fields: {"messages":[…],"cursor":"<16 digits>","more":false}.
+  let room = maxBytes - 64;
+  const parts: string[] = [];
+  let cursor = after;
+  for (const m of messages) {
+    const j = messageJson(m);
+    if (j.length + 1 > room && parts.length > 0) break;
+    room -= j.length + 1;
+    parts.push(j);
+    cursor = m.seq;
+  }
+  const truncated = parts.length < messages.length;
+  return { status: 200, body: new RawJson(`{"messages":[${parts.join(',')}],"cursor":"${cursor}","more":${more || truncated}}`) };
+}
+
+/** DELETE /v1/messages: deletes the authenticated key's messages among `ids`. */
+export async function deleteMessages(d: MessageDeps, header: string, json: unknown, isOpen: () => boolean = () => true): Promise<Outcome | undefined> {
+  requireRetrieval(header);
+  const o = P.asObject(json, 'body');
+  P.onlyFields(o, ['ids'], 'body');
+  const ids = o.ids;
+  if (ids === undefined) throw new P.ProtocolError('missing_field', 'ids: required', 'ids');
+  if (!Array.isArray(ids)) throw new P.ProtocolError('bad_type', 'ids: must be an array', 'ids');
+  if (ids.length > MAX_DELETE_IDS) throw new P.ProtocolError('too_large', `ids: at most ${MAX_DELETE_IDS}`, 'ids');
+  ids.forEach((id, i) => {
+    if (!P.isHex64(id)) throw new P.ProtocolError('bad_hex', `ids[${i}]: must be a message id (64 hex digits)`, `ids[${i}]`);
+  });
+  const p = await d.auth.header(header);
+  if (!isOpen()) return undefined;
+  const deleted = await d.store.deleteFor(p.public_key, ids as string[]);
+  return { status: 200, body: { deleted } };
+}
+
+/** Sends an outcome on an exchange. */
+export function sendOutcome(ex: Exchange, out: Outcome | undefined): void {
+  if (!out) return;
+  if (out.body instanceof RawJson) ex.send(out.status, out.body.text, 'application/json', NO_STORE);
+  else ex.json(out.status, out.body);
+}
+
+const NO_STORE: readonly (readonly [string, string])[] = [['Cache-Control', 'no-store']];
+
 /** Runs an async step for an exchange; errors become error responses. */
-function run(ex: Exchange, fn: () => Promise<void>): void {
+export function run(ex: Exchange, fn: () => Promise<void>): void {
   fn().catch((e) => ex.error(e));
 }
 
-export function messageRoutes(app: TemplatedApp, http: HttpLayer, deps: { ingestor: Ingestor; store: MessageStore; auth: RetrievalAuth }): void {
-  const { ingestor, store, auth } = deps;
-
+export function messageRoutes(app: TemplatedApp, http: HttpLayer, deps: MessageDeps): void {
   app.post(
     '/v1/messages',
     http.handler('post_messages', true, (ex, req) => {
@@ -52,10 +153,9 @@ export function messageRoutes(app: TemplatedApp, http: HttpLayer, deps: { ingest
           ex.error(e);
           return;
         }
-        ingestor.ingestCb(json, 'client', (err, r) => {
+        postMessage(deps, json, (err, out) => {
           if (err) ex.error(err);
-          else if (r!.duplicate) ex.send(200, `{"id":"${r!.id}","duplicate":true}`);
-          else ex.send(202, `{"id":"${r!.id}"}`);
+          else ex.send(out!.status, (out!.body as RawJson).text);
         });
       });
     }),
@@ -64,16 +164,8 @@ export function messageRoutes(app: TemplatedApp, http: HttpLayer, deps: { ingest
   app.get(
     '/v1/messages',
     http.handler('get_messages', true, (ex, req) => {
-      const header = req.getHeader('x-retrieval');
-      const after = parseCursor(req.getQuery('after') ?? '');
-      const limit = parseLimit(req.getQuery('limit') ?? '');
-      run(ex, async () => {
-        const p = await auth.header(header);
-        if (!ex.open) return;
-        const { messages, more } = store.page(p.public_key, after, limit);
-        const cursor = messages.length ? messages[messages.length - 1]!.seq : after;
-        ex.send(200, pageJson(messages, cursor, more), 'application/json', [['Cache-Control', 'no-store']]);
-      });
+      const query = { header: req.getHeader('x-retrieval'), after: req.getQuery('after') ?? '', limit: req.getQuery('limit') ?? '' };
+      run(ex, async () => sendOutcome(ex, await getPage(deps, query, Infinity, () => ex.open)));
     }),
   );
 
@@ -81,23 +173,10 @@ export function messageRoutes(app: TemplatedApp, http: HttpLayer, deps: { ingest
     '/v1/messages',
     http.handler('delete_messages', true, (ex, req) => {
       const header = req.getHeader('x-retrieval');
-      if (header === '') throw new RelayError('auth_required', 'X-Retrieval header required');
+      // Before reading the body: no point receiving it without credentials.
+      requireRetrieval(header);
       ex.readBody(req, DELETE_BODY_CAP, (body) => {
-        run(ex, async () => {
-          const o = P.asObject(parseJson(body), 'body');
-          P.onlyFields(o, ['ids'], 'body');
-          const ids = o.ids;
-          if (ids === undefined) throw new P.ProtocolError('missing_field', 'ids: required', 'ids');
-          if (!Array.isArray(ids)) throw new P.ProtocolError('bad_type', 'ids: must be an array', 'ids');
-          if (ids.length > MAX_DELETE_IDS) throw new P.ProtocolError('too_large', `ids: at most ${MAX_DELETE_IDS}`, 'ids');
-          ids.forEach((id, i) => {
-            if (!P.isHex64(id)) throw new P.ProtocolError('bad_hex', `ids[${i}]: must be a message id (64 hex digits)`, `ids[${i}]`);
-          });
-          const p = await auth.header(header);
-          if (!ex.open) return;
-          const deleted = await store.deleteFor(p.public_key, ids as string[]);
-          ex.json(200, { deleted });
-        });
+        run(ex, async () => sendOutcome(ex, await deleteMessages(deps, header, parseJson(body), () => ex.open)));
       });
     }),
   );
