@@ -11,7 +11,7 @@ import { build, files, version } from '$service-worker';
  */
 const sw = self as unknown as ServiceWorkerGlobalScope;
 const CACHE = `meshchat-shell-${version}`;
-const SHELL = ['./', ...build, ...files.filter((f) => !f.endsWith('.svg') || f.endsWith('icon.svg'))];
+const SHELL = ['./', ...build, ...files];
 
 sw.addEventListener('install', (event) => {
   event.waitUntil(

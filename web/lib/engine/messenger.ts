@@ -22,7 +22,7 @@ const MAX_PAGES = 20;
  * packet in the worker, store, and notify the UI.
  */
 export class Messenger {
-  connection: Connection = 'offline';
+  connection: Connection = 'connecting';
   #me: { publicKey: string; fingerprint: string } | undefined;
   #ws: WebSocket | undefined;
   #wsUrl: string | undefined;
@@ -149,7 +149,9 @@ export class Messenger {
       this.#schedulePoll(POLL_FALLBACK_MS);
       return;
     }
-    if (this.#wsUrl !== rx || !this.#ws) {
+    // #wsUrl is set synchronously when a socket starts opening, so concurrent
+    // reconnects (route change + poll failure) never open two subscriptions.
+    if (this.#wsUrl !== rx) {
       this.#closeWs();
       await this.#openWs(rx);
     }
@@ -157,31 +159,44 @@ export class Messenger {
   }
 
   async #openWs(rx: string): Promise<void> {
-    const id = await this.servers.relayId(rx);
-    if (!id || this.#stopped) return;
-    const cursors = (await this.store.getSetting('cursors')) ?? {};
-    const { packet } = await this.crypto.signRetrieval(id, cursors[id]);
+    this.#wsUrl = rx;
+    const abandon = () => {
+      if (this.#wsUrl === rx && !this.#ws) this.#wsUrl = undefined;
+    };
+    let packet: unknown;
+    let id: string | undefined;
+    try {
+      id = await this.servers.relayId(rx);
+      if (!id || this.#stopped || this.#wsUrl !== rx) return abandon();
+      const cursors = (await this.store.getSetting('cursors')) ?? {};
+      packet = (await this.crypto.signRetrieval(id, cursors[id])).packet;
+    } catch {
+      return abandon();
+    }
+    if (this.#wsUrl !== rx) return;
     let ws: WebSocket;
     try {
       ws = new WebSocket(subscribeUrl(rx));
     } catch {
-      return;
+      return abandon();
     }
+    const relayId = id;
     this.#ws = ws;
-    this.#wsUrl = rx;
     this.#setConnection('connecting');
     ws.onopen = () => {
       ws.send(JSON.stringify(packet));
-      this.#wsRetry = 0;
       this.#setConnection('live');
     };
     ws.onmessage = (ev) => {
       const f = parseFrame(ev.data);
-      if (f.kind === 'messages') this.#enqueueReceive(f.messages, rx, id, f.cursor);
+      // Only an accepted subscription resets the back-off (a refused one closes right after opening).
+      if (f.kind === 'messages' || f.kind === 'ready') this.#wsRetry = 0;
+      if (f.kind === 'messages') void this.#enqueueReceive(f.messages, rx, relayId, f.cursor);
       else if (f.kind === 'error') console.warn(`meshchat: subscription refused by ${rx}: ${f.code}`);
     };
     ws.onclose = () => {
       if (this.#ws !== ws) return;
+      clearTimeout(this.#reconnectTimer);
       this.#ws = undefined;
       this.#wsUrl = undefined;
       if (this.#stopped) return;

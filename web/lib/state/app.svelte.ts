@@ -31,7 +31,7 @@ export class AppState {
   choice = $state<Choice>({ shared: false });
   warnings = $state<string[]>([]);
   counters = $state<Record<string, number>>({});
-  connection = $state<Connection>('offline');
+  connection = $state<Connection>('connecting');
   online = $state(true);
   keygen = $state<{ stage: KeygenStage; startedAt: number } | undefined>();
   installPrompt = $state<InstallPrompt | undefined>();
