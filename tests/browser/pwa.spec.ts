@@ -210,6 +210,21 @@ test('phone width (360 px): list, then chat with a back button', async () => {
   await expect(alice.getByTestId('conversation').first()).toBeVisible();
 });
 
+test('a relay goes down: both move to the surviving relay and keep talking', async () => {
+  await alice.setViewportSize({ width: 1200, height: 760 });
+  await relays[1]!.stop(); // relay B: Bob's origin; TX or RX for each of them
+  // Bob's app keeps running from the service worker's cached shell.
+  await openChat(alice, 'Bob');
+  await send(alice, 'Are you still there after B went down?');
+  await expect(bubble(alice, 'Are you still there', 'out').locator('[data-state]')).toHaveAttribute('data-state', /sent|delivered|read/, { timeout: 60_000 });
+  await expect(bubble(bob, 'Are you still there', 'in')).toBeVisible({ timeout: 60_000 });
+  await send(bob, 'Still here, through A only.');
+  await expect(bubble(alice, 'Still here, through A only.', 'in')).toBeVisible({ timeout: 60_000 });
+  const r = await route(bob);
+  expect(r).toEqual({ tx: A, rx: A });
+  await expect(bob.getByText('Only one relay is reachable')).toBeVisible();
+});
+
 test('no unexpected page errors', () => {
   expect(errors).toEqual([]);
 });
