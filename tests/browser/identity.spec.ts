@@ -84,6 +84,8 @@ test('a packet whose signature does not match its claimed sender is dropped and 
   await expect(page.getByText('Someone new wrote to you')).toBeVisible();
   await expect(page.getByText('The real Alice here')).toBeVisible();
   await expect(page.getByText('I am Alice, trust me')).toHaveCount(0);
+  await page.getByRole('button', { name: 'Keep as contact' }).click();
+  await expect(page.getByText('Someone new wrote to you')).toHaveCount(0);
   await page.getByRole('link', { name: 'Settings' }).click();
   await expect(page.getByTestId('dropped')).toHaveText('1');
   await ctx.close();
