@@ -16,6 +16,10 @@ import { infoRoutes } from './routes/info.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { StaticSite } from './routes/static.ts';
 import { PushHub } from './routes/subscribe.ts';
+import { addressRecorder } from './proxy/debug-record.ts';
+import { Forwarder } from './proxy/forwarder.ts';
+import { defaultProxyOptions } from './proxy/options.ts';
+import { proxyRoutes } from './proxy/routes.ts';
 import { ServerDirectory } from './servers.ts';
 import { MessageStore, storePath } from './store/store.ts';
 
@@ -30,6 +34,8 @@ const API_METHODS: Record<string, string[]> = {
   '/v1/subscribe': ['get'],
   '/v1/status': ['get'],
   '/v1/servers': ['get', 'post'],
+  '/v1/forward': ['post'],
+  '/v1/forwarded': ['post'],
   '/healthz': ['get'],
   '/metrics': ['get'],
 };
@@ -59,6 +65,8 @@ export class Relay {
   readonly push: PushHub;
   readonly metrics: RelayMetrics;
   readonly loadMeter: LoadMeter;
+  /** Dual-proxy forwarding; the mesh reports its links through setPeerLinks. */
+  readonly forwarder: Forwarder;
   readonly startedAt: number;
   private listenSocket: us_listen_socket | undefined;
   private peersFn: () => number = () => 0;
@@ -88,6 +96,9 @@ export class Relay {
     this.ingestor = new Ingestor(store, this.metrics, log, MAX_INGEST_QUEUE);
     this.http = new HttpLayer(log, this.metrics, new RateLimiter(config.rateLimit, config.rateBurst, clock), config.bodyTimeoutMs);
     this.push = push = new PushHub(store, auth, this.metrics, log, config.maxSubscribers);
+    const proxy = config.proxy ?? defaultProxyOptions();
+    if (proxy.debugRecordAddresses) this.http.recordAddress = addressRecorder(proxy.debugRecordAddresses, clock, log);
+    this.forwarder = new Forwarder({ directory, selfId: identity.id, configuredPeers: config.peers, options: proxy, clock, log });
     this.app = uWS.App();
     this.routes();
   }
@@ -109,6 +120,17 @@ export class Relay {
     messageRoutes(app, http, { ingestor: this.ingestor, store: this.store, auth: this.auth });
     this.push.register(app, http, this.ingestor);
     infoRoutes(app, http, { status: () => this.status(), directory: this.directory, metrics: this.metrics });
+    proxyRoutes(app, http, {
+      ingestor: this.ingestor,
+      store: this.store,
+      auth: this.auth,
+      status: () => this.status(),
+      directory: this.directory,
+      log: this.log,
+      engine: this.engine,
+      identity: this.identity,
+      forwarder: this.forwarder,
+    });
     const site = new StaticSite(this.config.staticDir);
     app.options('/*', (res) => {
       res.cork(() => {
@@ -217,6 +239,7 @@ export class Relay {
       await this.store.close();
       await new Promise((r) => setImmediate(r));
       this.directory.stop();
+      this.forwarder.close();
       this.http.stop();
       this.loadMeter.stop();
       this.metrics.stop();

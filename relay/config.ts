@@ -1,7 +1,9 @@
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as P from '../protocol/index.ts';
 import { MESH_OPTIONS, type MeshOptions, parseMeshOptions } from './mesh/options.ts';
+import { parseProxyOptions, PROXY_OPTIONS, type ProxyOptions } from './proxy/options.ts';
 
 export interface RelayConfig {
   host: string;
@@ -23,6 +25,8 @@ export interface RelayConfig {
   sync: 'full' | 'normal';
   /** Peer links, flooding, catch-up, canaries and bans (relay/mesh/). */
   mesh?: MeshOptions;
+  /** Forwarding (dual proxy) and the debug address record (relay/proxy/). */
+  proxy?: ProxyOptions;
 }
 
 interface OptionSpec {
@@ -51,6 +55,7 @@ export const OPTIONS: OptionSpec[] = [
   { flag: 'body-timeout', env: 'RELAY_BODY_TIMEOUT', arg: 'DURATION', def: '10s', help: 'longest time a request body may take to arrive' },
   { flag: 'sync', env: 'RELAY_SYNC', arg: 'MODE', def: 'full', help: 'full: fsync each group commit; normal: survive process crashes only' },
   ...MESH_OPTIONS,
+  ...PROXY_OPTIONS,
 ];
 
 export function helpText(): string {
@@ -142,5 +147,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     bodyTimeoutMs: parseDuration(get('body-timeout'), '--body-timeout'),
     sync,
     mesh: parseMeshOptions({ get, duration: parseDuration, int, fail: (m) => { throw new ConfigError(m); } }),
+    proxy: parseProxyOptions({ get, duration: parseDuration, int, isIp: (t) => isIP(t) !== 0, fail: (m) => { throw new ConfigError(m); } }),
   };
 }

@@ -18,6 +18,11 @@ export const RELAY_ERROR_CODES = [
   'overloaded',
   'shutting_down',
   'internal',
+  // dual proxy (relay/proxy/)
+  'unknown_relay',
+  'forward_refused',
+  'upstream_failed',
+  'upstream_timeout',
 ] as const;
 
 export type RelayErrorCode = (typeof RELAY_ERROR_CODES)[number];
@@ -73,6 +78,11 @@ const STATUS: Record<AnyErrorCode, number> = {
   overloaded: 503,
   shutting_down: 503,
   internal: 500,
+  // dual proxy: the target is not in this relay's verified list / may not be forwarded to / did not answer usably
+  unknown_relay: 404,
+  forward_refused: 403,
+  upstream_failed: 502,
+  upstream_timeout: 504,
 };
 
 export class RelayError extends Error {
@@ -117,6 +127,7 @@ const REASONS: Record<number, string> = {
   304: 'Not Modified',
   400: 'Bad Request',
   401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   408: 'Request Timeout',
@@ -124,10 +135,15 @@ const REASONS: Record<number, string> = {
   426: 'Upgrade Required',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
+  502: 'Bad Gateway',
   503: 'Service Unavailable',
+  504: 'Gateway Timeout',
 };
 
 /** The HTTP status line uWS wants ("404 Not Found"). */
 export const statusLine = (status: number): string => `${status} ${REASONS[status] ?? ''}`.trimEnd();
 
 export const errorBody = (code: string, message: string): string => JSON.stringify({ error: { code, message } });
+
+/** Statuses this relay can put on a status line (a proxy passes on only these). */
+export const knownStatus = (status: number): boolean => status in REASONS;

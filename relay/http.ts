@@ -110,7 +110,7 @@ const NO_STORE: readonly (readonly [string, string])[] = [['Cache-Control', 'no-
 
 export function writeCors(res: HttpResponse): void {
   res.writeHeader('Access-Control-Allow-Origin', '*');
-  res.writeHeader('Access-Control-Expose-Headers', 'Retry-After');
+  res.writeHeader('Access-Control-Expose-Headers', 'Retry-After, X-Forward-Origin');
 }
 
 /** Shared per-app HTTP state: request counting, rate limiting, the slow-body sweeper. */
@@ -120,6 +120,8 @@ export class HttpLayer {
   private sweeper: NodeJS.Timeout;
   /** Set during shutdown: new requests get 503. */
   draining = false;
+  /** TEST/DEBUG ONLY: --debug-record-addresses (relay/proxy/debug-record.ts). */
+  recordAddress: ((route: string, address: string) => void) | undefined;
 
   constructor(
     readonly log: Logger,
@@ -167,6 +169,7 @@ export class HttpLayer {
   handler(route: string, limited: boolean, fn: (ex: Exchange, req: HttpRequest) => void): (res: HttpResponse, req: HttpRequest) => void {
     return (res, req) => {
       const ex = new Exchange(res, route, this);
+      if (this.recordAddress) this.recordAddress(route, HttpLayer.address(res));
       try {
         if (this.draining) throw new RelayError('shutting_down', 'relay is shutting down', 5);
         if (limited && this.limiter.enabled) {

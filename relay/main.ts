@@ -4,6 +4,7 @@ import { ConfigError, helpText, parseConfig, type RelayConfig } from './config.t
 import { createLogger, type Logger } from './log.ts';
 import { Mesh } from './mesh/mesh.ts';
 import { defaultMeshOptions } from './mesh/options.ts';
+import type { LinkView } from './proxy/forwarder.ts';
 
 interface Closable {
   close(): Promise<void>;
@@ -42,6 +43,8 @@ async function main(): Promise<void> {
   const relay = await Relay.create({ config, log });
   // The mesh adds /v1/peer to the app, so it exists before listen().
   const mesh = new Mesh(relay, config.mesh ?? defaultMeshOptions(), log.child({ part: 'mesh' }));
+  // A proxy forwards without probing to relays it dialed and authenticated at their URL.
+  relay.forwarder.setPeerLinks(() => (mesh.status().peers as LinkView[]) ?? []);
   const port = await relay.listen();
   mesh.start();
   let stun: Closable | undefined;

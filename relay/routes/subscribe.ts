@@ -80,6 +80,7 @@ export class PushHub {
             res.end(errorBody(w.code, w.message), true);
           });
         };
+        if (http.recordAddress) http.recordAddress('subscribe', HttpLayer.address(res));
         if (http.draining) return refuse(new RelayError('shutting_down', 'relay is shutting down', 5));
         if (http.limiter.enabled) {
           const wait = http.limiter.take(HttpLayer.address(res));
