@@ -40,6 +40,8 @@ export class Forwarder {
   private readonly proofs = new LRUCache<string, { result: Proof; until: number }>({ max: 4096 });
   private readonly probing = new Map<string, Promise<Proof>>();
   private links: () => LinkView[] = () => [];
+  /** mesh.status() builds more than the link list: read it at most once a second. */
+  private linkCache: { at: number; links: LinkView[] } = { at: -Infinity, links: [] };
   private inflight = 0;
 
   constructor(
@@ -58,6 +60,16 @@ export class Forwarder {
   /** The mesh tells the forwarder which links are up (main.ts wires it). */
   setPeerLinks(fn: () => LinkView[]): void {
     this.links = fn;
+    this.linkCache = { at: -Infinity, links: [] };
+  }
+
+  private currentLinks(): LinkView[] {
+    const now = performance.now();
+    if (now - this.linkCache.at > 1000) {
+      const l = this.links();
+      this.linkCache = { at: now, links: Array.isArray(l) ? l : [] };
+    }
+    return this.linkCache.links;
   }
 
   /** Forwards a parsed packet; resolves with the destination's answer as received. */
@@ -67,7 +79,7 @@ export class Forwarder {
     const d = directory.get(packet.to);
     if (!d || clock.now() - Date.parse(d.timestamp) > P.DESCRIPTOR_MAX_AGE_MS)
       throw new RelayError('unknown_relay', 'the target relay is not in this relay\'s verified server list');
-    const dialed = this.links().some((l) => l.direction === 'out' && l.id === d.id && l.url === d.url);
+    const dialed = this.currentLinks().some((l) => l.direction === 'out' && l.id === d.id && l.url === d.url);
     const allowInternal = dialed || this.deps.configuredPeers.includes(d.url);
     if (!dialed) {
       const proof = await this.prove(d, allowInternal);
