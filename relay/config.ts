@@ -61,7 +61,7 @@ export const OPTIONS: OptionSpec[] = [
 export function helpText(): string {
   const rows = OPTIONS.map((o) => {
     const left = `  --${o.flag} ${o.arg}`;
-    return `${left.padEnd(28)}${o.help}\n${''.padEnd(28)}env ${o.env}${o.def ? `, default ${o.def}` : ''}`;
+    return `${left.padEnd(27)} ${o.help}\n${''.padEnd(28)}env ${o.env}${o.def ? `, default ${o.def}` : ''}`;
   });
   return [
     'Usage: node relay [options]',
