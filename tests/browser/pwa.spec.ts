@@ -120,6 +120,18 @@ test('delivery: the sender sees its self-copy come back through its RX relay', a
   await alice.screenshot({ path: `${SHOTS}/chat-desktop.png` });
 });
 
+test('a second tab of the same user stays in step', async () => {
+  const tab2 = await actx.newPage();
+  await tab2.goto(`${A}/`);
+  await openChat(tab2, 'Bob');
+  await expect(bubble(tab2, 'Lunch tomorrow?', 'out')).toBeVisible();
+  await send(bob, 'Seen in both tabs?');
+  await expect(bubble(alice, 'Seen in both tabs?', 'in')).toBeVisible({ timeout: 30_000 });
+  await expect(bubble(tab2, 'Seen in both tabs?', 'in')).toBeVisible({ timeout: 30_000 });
+  await expect(bubble(tab2, 'Seen in both tabs?', 'in')).toHaveCount(1);
+  await tab2.close();
+});
+
 test('markup in a message is shown as text, never run', async () => {
   const evil = '<img src=x onerror="window.__pwned=1"><b>bold?</b>';
   await send(alice, evil);

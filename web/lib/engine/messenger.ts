@@ -30,6 +30,9 @@ export class Messenger {
   #pollTimer: ReturnType<typeof setTimeout> | undefined;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #flushing: Promise<void> | undefined;
+  #flushAgain = false;
+  #flushForce = false;
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #receiving: Promise<void> = Promise.resolve();
   #stopped = true;
 
@@ -45,7 +48,7 @@ export class Messenger {
     this.#me = me;
     this.#stopped = false;
     void this.store.pruneSeen(this.now() - SEEN_TTL_MS);
-    void this.reconnect();
+    void this.reconnect().then(() => this.flush(true));
   }
 
   stop(): void {
@@ -53,6 +56,7 @@ export class Messenger {
     this.#closeWs();
     clearTimeout(this.#pollTimer);
     clearTimeout(this.#reconnectTimer);
+    clearTimeout(this.#flushTimer);
     this.#setConnection('offline');
   }
 
@@ -89,9 +93,42 @@ export class Messenger {
     void this.flush();
   }
 
+  /**
+   * Sends what is due. A call while a flush runs is not lost: the running one
+   * goes round again, since it may have read the outbox before the new rows.
+   */
   flush(force = false): Promise<void> {
-    this.#flushing ??= this.#flush(force).finally(() => (this.#flushing = undefined));
+    if (this.#flushing) {
+      this.#flushAgain = true;
+      this.#flushForce ||= force;
+      return this.#flushing;
+    }
+    this.#flushing = (async () => {
+      let f = force;
+      do {
+        this.#flushAgain = false;
+        await this.#flush(f);
+        f = this.#flushForce;
+        this.#flushForce = false;
+      } while (this.#flushAgain && !this.#stopped);
+    })()
+      .catch((e) => console.warn('meshchat: flush failed', e))
+      .finally(() => {
+        this.#flushing = undefined;
+        void this.#scheduleFlush();
+      });
     return this.#flushing;
+  }
+
+  /** Rows left in back-off get a timer, so nothing waits for the next user action. */
+  async #scheduleFlush(): Promise<void> {
+    clearTimeout(this.#flushTimer);
+    if (this.#stopped) return;
+    const rows = await this.store.outbox();
+    if (!rows.length) return;
+    const next = Math.min(...rows.map((r) => r.nextAttemptAt));
+    const wait = Math.min(Math.max(next - this.now(), 500), 60_000);
+    this.#flushTimer = setTimeout(() => void this.flush(), wait);
   }
 
   async #flush(force: boolean): Promise<void> {

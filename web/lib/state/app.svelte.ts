@@ -47,6 +47,7 @@ export class AppState {
   #messenger: Messenger | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #started = false;
+  #channel: BroadcastChannel | undefined;
 
   get crypto(): Crypto {
     this.#crypto ??= cryptoWorker();
@@ -77,7 +78,18 @@ export class AppState {
     });
     addEventListener('appinstalled', () => (this.installPrompt = undefined));
     try {
-      const notify = (k: ChangeKind, c?: string) => void this.#onChange(k, c);
+      // Other tabs of the app share the database; tell them what changed so their views stay current.
+      const channel = (this.#channel = typeof BroadcastChannel === 'undefined' ? undefined : new BroadcastChannel('meshchat-changes'));
+      channel?.addEventListener('message', (e: MessageEvent) => {
+        const d = e.data as { kind?: unknown; contact?: unknown };
+        const kinds: ChangeKind[] = ['contacts', 'messages', 'servers', 'counters'];
+        if (typeof d?.kind === 'string' && kinds.includes(d.kind as ChangeKind))
+          void this.#onChange(d.kind as ChangeKind, typeof d.contact === 'string' ? d.contact : undefined);
+      });
+      const notify = (k: ChangeKind, c?: string) => {
+        void this.#onChange(k, c);
+        if (k !== 'connection' && k !== 'route') channel?.postMessage({ kind: k, contact: c });
+      };
       this.#servers = new ServerManager(this.store, this.crypto, notify);
       this.#messenger = new Messenger(this.store, this.crypto, this.#servers, notify);
       this.engine = await this.crypto.engine();
@@ -170,6 +182,7 @@ export class AppState {
     await this.store.putContact(c);
     for (const r of inv.relays) await this.#servers?.add(r, 'invite');
     await this.#reloadContacts();
+    this.#channel?.postMessage({ kind: 'contacts' });
     void this.#servers?.refresh(false).then(() => this.#reloadServers());
     return c;
   }
@@ -184,11 +197,13 @@ export class AppState {
       return next;
     });
     await this.#reloadContacts();
+    this.#channel?.postMessage({ kind: 'contacts' });
   }
 
   async deleteContact(id: string): Promise<void> {
     await this.store.deleteContact(id);
     await this.#reloadContacts();
+    this.#channel?.postMessage({ kind: 'contacts' });
   }
 
   contact(id: string): ContactRecord | undefined {
