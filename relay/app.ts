@@ -32,6 +32,7 @@ const MAX_INGEST_QUEUE = 20_000;
 const API_METHODS: Record<string, string[]> = {
   '/v1/messages': ['get', 'post', 'delete'],
   '/v1/subscribe': ['get'],
+  '/v1/peer': ['get'],
   '/v1/status': ['get'],
   '/v1/servers': ['get', 'post'],
   '/v1/forward': ['post'],
@@ -150,7 +151,7 @@ export class Relay {
         const method = req.getMethod();
         const api = API_METHODS[url];
         if (api || url.startsWith('/v1/')) {
-          if (url === '/v1/subscribe' && method === 'get') throw new RelayError('upgrade_required', '/v1/subscribe is a WebSocket endpoint');
+          if ((url === '/v1/subscribe' || url === '/v1/peer') && method === 'get') throw new RelayError('upgrade_required', `${url} is a WebSocket endpoint`);
           if (api && !api.includes(method)) throw new RelayError('method_not_allowed', `${method.toUpperCase()} is not allowed on ${url}`);
           throw new RelayError('not_found', `no API endpoint ${url.slice(0, 100)}`);
         }

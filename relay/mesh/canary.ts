@@ -42,6 +42,7 @@ export class CanaryProber {
   private keyUses = 0;
   private timer: NodeJS.Timeout | undefined;
   private rr = 0;
+  private preparing = false;
   /** Peers whose last canary was lost: probed again first. */
   private readonly suspects: string[] = [];
   private readonly counts = { sent: 0, returned: 0, found: 0, lost: 0, inconclusive: 0 };
@@ -98,9 +99,27 @@ export class CanaryProber {
   }
 
   private async probe(): Promise<void> {
-    if (this.probes.size >= MAX_PROBES) return;
+    // One canary in preparation at a time: key generation is slow, and a backlog of them would eat the CPU.
+    if (this.preparing || this.probes.size >= MAX_PROBES) return;
     const peer = this.pickPeer();
     if (!peer) return;
+    this.preparing = true;
+    try {
+      await this.prepareAndSend(peer);
+    } finally {
+      this.preparing = false;
+    }
+  }
+
+  private async prepareAndSend(peer: string): Promise<void> {
+    // A peer with no other link cannot pass a canary on: probing it would blame an honest leaf.
+    // A peer already under suspicion (negative score) is probed anyway, or a dropper could
+    // escape once its other neighbours had banned it and left it a leaf of ours.
+    if (this.mesh.scores.score(peer) >= 0) {
+      const url = this.mesh.peerUrl(peer);
+      const links = url ? await this.peerCount(url) : undefined;
+      if (links === undefined || links <= 1) return;
+    }
     if (!this.key || this.keyUses >= CANARIES_PER_KEY) {
       this.key = await this.mesh.engine.generateKeyPair(false);
       this.keyUses = 0;
@@ -149,10 +168,8 @@ export class CanaryProber {
       if (r === false) answered++;
     }
     if (p.returned || this.mesh.relay.has(p.id)) return this.outcome(p, 'returned');
-    // Nobody else could have it if the peer has no other links, or if nobody else answered.
-    const peerUrl = this.mesh.peerUrl(p.peer) ?? this.mesh.relay.directory.get(p.peer)?.url;
-    const peerLinks = peerUrl ? await this.peerCount(peerUrl) : undefined;
-    if (answered === 0 || peerLinks === undefined || peerLinks <= 1) return this.outcome(p, 'inconclusive');
+    // Nobody to ask is no evidence either way.
+    if (answered === 0) return this.outcome(p, 'inconclusive');
     this.outcome(p, 'lost');
   }
 

@@ -303,6 +303,10 @@ export class Mesh implements LinkHost {
 
   linkUp(link: PeerLink): boolean {
     const id = link.peerId;
+    if (link.direction === 'out' && link.dialUrl) {
+      const t = this.targets.get(link.dialUrl);
+      if (t) t.id = id; // even when refused below: a URL already linked is not dialed again
+    }
     const existing = this.peers.get(id);
     if (existing) {
       // Two links to one relay (both dialed at once, or a stale one): keep the one
@@ -315,6 +319,7 @@ export class Mesh implements LinkHost {
         link.close(CLOSE.duplicate, 'already linked');
         return false;
       }
+      this.metrics.handshakes.labels(existing.direction, 'duplicate').inc();
       this.peers.delete(id);
       existing.close(CLOSE.duplicate, 'replaced by a newer link');
     } else if (this.peers.size >= this.relay.config.maxPeers) {
@@ -330,10 +335,7 @@ export class Mesh implements LinkHost {
     this.relay.directory.put(d);
     if (link.direction === 'out' && link.dialUrl) {
       const t = this.targets.get(link.dialUrl);
-      if (t) {
-        t.id = id;
-        t.attempt = 0;
-      }
+      if (t) t.attempt = 0;
     }
     this.addTarget(d.url, id, false);
     this.log.info({ peer: peerLabel(id), url: d.url, direction: link.direction }, 'peer link up');
@@ -344,6 +346,7 @@ export class Mesh implements LinkHost {
 
   linkClosed(link: PeerLink, code: number, reason: string): void {
     this.links.delete(link);
+    if (code === CLOSE.self) this.metrics.handshakes.labels(link.direction, 'self').inc();
     this.ihaveQueue.delete(link);
     const wasPeer = link.peerId !== '' && this.peers.get(link.peerId) === link;
     if (wasPeer) {
@@ -761,8 +764,9 @@ export class Mesh implements LinkHost {
 }
 
 function backoff(attempt: number): number {
-  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
-  return Math.round(base * (0.5 + Math.random()));
+  // "Equal jitter": half fixed, half random, so relays that lost each other do not redial in step.
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 16));
+  return Math.round(base / 2 + (Math.random() * base) / 2);
 }
 
 function closeReason(code: number): string {

@@ -1,0 +1,149 @@
+// Mesh benchmark: 10 real relay processes on loopback, linked as a line with
+// skip links (each relay to the next two: degree 4 inside, 5 hops end to end).
+// 500 msg/s are POSTed at relay 0 and a WebSocket subscriber at relay 9 (the
+// farthest) timestamps each push. Run once with plain flooding and once with
+// plumtree (eager tree + ihave/graft), same topology, rate and duration.
+import { createHash } from 'node:crypto';
+import WebSocket from 'ws';
+import * as P from '../../protocol/index.ts';
+import { cleanup, engine, keyPair, shaped } from '../relay/harness.ts';
+import { linked, type MeshNode, metrics, startMesh, sum } from '../relay/mesh-harness.ts';
+import { percentile, printTable, verdict } from './table.ts';
+
+const RELAYS = 10;
+const RATE = 500;
+const WARMUP_S = 3;
+const MEASURE_S = 20;
+const edges: [number, number][] = [];
+for (let i = 0; i < RELAYS; i++) for (const d of [1, 2]) if (i + d < RELAYS) edges.push([i, i + d]);
+
+const idOf = (p: P.ClientMessagePacket): string => createHash('sha256').update(P.packetIdPreimage(p)).digest('hex');
+
+interface Result {
+  mode: string;
+  sent: number;
+  delivered: number;
+  p50: number;
+  p99: number;
+  copies: number;
+  payloadBytes: number;
+  meshBytes: number;
+  refused: number;
+}
+
+async function scrape(nodes: MeshNode[]): Promise<{ copies: number; payloadBytes: number; meshBytes: number }> {
+  const ms = await Promise.all(nodes.map((n) => metrics(n.url)));
+  return {
+    copies: ms.reduce((a, m) => a + sum(m, 'relay_mesh_payloads_received_total'), 0),
+    payloadBytes: ms.reduce((a, m) => a + sum(m, 'relay_mesh_payload_bytes_received_total'), 0),
+    meshBytes: ms.reduce((a, m) => a + sum(m, 'relay_mesh_bytes_received_total'), 0),
+  };
+}
+
+async function run(mode: 'flood' | 'plumtree'): Promise<Result> {
+  const nodes = await startMesh(RELAYS, edges, { common: ['--mesh-mode', mode, '--max-peers', '8'] });
+  try {
+    await linked(nodes, edges, 60_000);
+    const k = await keyPair();
+    const far = nodes[RELAYS - 1]!;
+    const sentAt = new Map<string, number>();
+    const latencies: number[] = [];
+    let measuring = false;
+    const ws = new WebSocket(`${far.url.replace('http', 'ws')}/v1/subscribe`);
+    await new Promise((r, j) => ws.once('open', r).once('error', j));
+    ws.send(JSON.stringify(await P.signRetrieval(engine, k, far.id)));
+    let synced!: () => void;
+    const ready = new Promise<void>((r) => (synced = r));
+    ws.on('message', (d) => {
+      const now = performance.now();
+      const f = JSON.parse(d.toString());
+      if (f.type === 'synced') synced();
+      if (f.type !== 'messages') return;
+      for (const m of f.messages) {
+        const t = sentAt.get(m.id);
+        if (t !== undefined) {
+          sentAt.delete(m.id);
+          if (measuring) latencies.push(now - t);
+        }
+      }
+    });
+    await ready;
+
+    // Open loop at RATE: a POST every 1/RATE s whatever the answers do.
+    const origin = nodes[0]!.url;
+    let refused = 0;
+    const pace = async (seconds: number): Promise<number> => {
+      const total = seconds * RATE;
+      const start = performance.now();
+      const inflight: Promise<void>[] = [];
+      for (let i = 0; i < total; i++) {
+        const due = start + (i * 1000) / RATE;
+        const wait = due - performance.now();
+        if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+        const p = shaped(k);
+        const id = idOf(p);
+        sentAt.set(id, performance.now());
+        inflight.push(
+          fetch(`${origin}/v1/messages`, { method: 'POST', body: JSON.stringify(p), headers: { 'content-type': 'application/json' } }).then(
+            async (r) => {
+              await r.arrayBuffer();
+              if (r.status !== 202) refused++;
+            },
+            () => void refused++,
+          ),
+        );
+      }
+      await Promise.all(inflight);
+      return total;
+    };
+    await pace(WARMUP_S);
+    await new Promise((r) => setTimeout(r, 1000));
+    const before = await scrape(nodes);
+    measuring = true;
+    refused = 0;
+    const sent = await pace(MEASURE_S);
+    // Let the tail arrive.
+    const deadline = Date.now() + 10_000;
+    while (latencies.length < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    measuring = false;
+    const after = await scrape(nodes);
+    ws.close();
+    const perRelayMsg = (x: number): number => x / (RELAYS - 1) / sent;
+    return {
+      mode,
+      sent,
+      delivered: latencies.length,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      copies: perRelayMsg(after.copies - before.copies),
+      payloadBytes: perRelayMsg(after.payloadBytes - before.payloadBytes),
+      meshBytes: perRelayMsg(after.meshBytes - before.meshBytes),
+      refused,
+    };
+  } finally {
+    await cleanup(...nodes);
+  }
+}
+
+const flood = await run('flood');
+const plum = await run('plumtree');
+console.log(
+  `${RELAYS} relays, each linked to the next two (degree 4 inside, ${Math.ceil((RELAYS - 1) / 2)} hops from relay 0 to relay ${RELAYS - 1}); ` +
+    `${RATE} msg/s of 1 KiB-bucket packets POSTed at relay 0 for ${MEASURE_S} s after ${WARMUP_S} s warm-up; latency = POST sent → WebSocket push at relay ${RELAYS - 1}. ` +
+    `Copies and bytes are received over peer links, per receiving relay (${RELAYS - 1}) per message.\n`,
+);
+printTable(
+  ['mode', 'sent', 'pushed at far end', 'p50 ms', 'p99 ms', 'payload copies / relay / msg', 'payload KB / relay / msg', 'all mesh KB / relay / msg', 'POST refused'],
+  [flood, plum].map((r) => [r.mode, r.sent, r.delivered, r.p50, r.p99, r.copies, r.payloadBytes / 1024, r.meshBytes / 1024, r.refused]),
+);
+printTable(
+  ['target', 'measured', 'verdict'],
+  [
+    ['plumtree payload copies ≤ 1.5 per relay per message', plum.copies.toFixed(2), verdict(plum.copies <= 1.5)],
+    ['plumtree p99 ≤ 2× flooding p99', `${plum.p99.toFixed(1)} vs ${flood.p99.toFixed(1)} ms (${(plum.p99 / flood.p99).toFixed(2)}×)`, verdict(plum.p99 <= 2 * flood.p99)],
+    ['p99 < 25 ms over 5 hops (plumtree)', `${plum.p99.toFixed(1)} ms`, verdict(plum.p99 < 25)],
+    ['p99 < 25 ms over 5 hops (flooding)', `${flood.p99.toFixed(1)} ms`, verdict(flood.p99 < 25)],
+    ['every message pushed at the far end', `${flood.delivered}/${flood.sent}, ${plum.delivered}/${plum.sent}`, verdict(flood.delivered === flood.sent && plum.delivered === plum.sent)],
+  ],
+);
+process.exit(0);
