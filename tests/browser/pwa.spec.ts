@@ -220,6 +220,14 @@ test('phone width (360 px): list, then chat with a back button', async () => {
   await expect(bubble(alice, 'Sent with the Enter key', 'out')).toBeVisible();
   await alice.getByRole('link', { name: 'Back to chats' }).click();
   await expect(alice.getByTestId('conversation').first()).toBeVisible();
+  // The other screens fit too: nothing wider than the phone inside the scrolling pane.
+  for (const [link, heading] of [['My profile and invite link', 'Your invite'], ['Settings', 'Your route']] as const) {
+    await alice.goto(`${A}/#/`);
+    await alice.getByRole('link', { name: link }).click();
+    await expect(alice.getByRole('heading', { name: heading })).toBeVisible();
+    expect(await alice.locator('main.detail').evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true);
+    await alice.screenshot({ path: `${SHOTS}/phone-${link === 'Settings' ? 'settings' : 'me'}.png` });
+  }
 });
 
 test('a relay goes down: both move to the surviving relay and keep talking', async () => {
