@@ -118,6 +118,9 @@ test('delivery: the sender sees its self-copy come back through its RX relay', a
   await expect(bubble(alice, 'Lunch tomorrow?', 'out').locator('[data-state]')).toHaveAttribute('data-state', /delivered|read/, { timeout: 30_000 });
   await expect(bubble(bob, 'Hello Alice', 'out').locator('[data-state]')).toHaveAttribute('data-state', /delivered|read/, { timeout: 30_000 });
   await alice.screenshot({ path: `${SHOTS}/chat-desktop.png` });
+  await alice.emulateMedia({ colorScheme: 'dark' });
+  await alice.screenshot({ path: `${SHOTS}/chat-dark.png` });
+  await alice.emulateMedia({ colorScheme: 'light' });
 });
 
 test('a second tab of the same user stays in step', async () => {
