@@ -21,6 +21,7 @@ import { Forwarder } from './proxy/forwarder.ts';
 import { defaultProxyOptions } from './proxy/options.ts';
 import { proxyRoutes } from './proxy/routes.ts';
 import { ServerDirectory } from './servers.ts';
+import { makeTurnCredentials } from './stun/turn-credentials.ts';
 import { MessageStore, storePath } from './store/store.ts';
 
 export const RELAY_VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -35,6 +36,7 @@ const API_METHODS: Record<string, string[]> = {
   '/v1/peer': ['get'],
   '/v1/status': ['get'],
   '/v1/servers': ['get', 'post'],
+  '/v1/turn': ['get'],
   '/v1/forward': ['post'],
   '/v1/forwarded': ['post'],
   '/healthz': ['get'],
@@ -120,7 +122,9 @@ export class Relay {
     const { app, http } = this;
     messageRoutes(app, http, { ingestor: this.ingestor, store: this.store, auth: this.auth });
     this.push.register(app, http, this.ingestor);
-    infoRoutes(app, http, { status: () => this.status(), directory: this.directory, metrics: this.metrics });
+    const { turnUrls, turnSecret } = this.config;
+    const turn = turnUrls && turnSecret ? () => makeTurnCredentials({ secret: turnSecret, urls: turnUrls, now: this.clock.now() }) : undefined;
+    infoRoutes(app, http, { status: () => this.status(), directory: this.directory, metrics: this.metrics, turn });
     proxyRoutes(app, http, {
       ingestor: this.ingestor,
       store: this.store,
@@ -202,6 +206,7 @@ export class Relay {
       time: new Date(this.clock.now()).toISOString(),
       retention_s: Math.round(this.config.retentionMs / 1000),
       stun: this.config.stunPort ? { port: this.config.stunPort } : null,
+      turn: Boolean(this.config.turnUrls && this.config.turnSecret),
       messages: this.store.count(),
       subscribers: this.push.size,
     };

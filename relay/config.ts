@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import * as P from '../protocol/index.ts';
 import { MESH_OPTIONS, type MeshOptions, parseMeshOptions } from './mesh/options.ts';
 import { parseProxyOptions, PROXY_OPTIONS, type ProxyOptions } from './proxy/options.ts';
+import { parseTurnUrls } from './stun/turn-credentials.ts';
 
 export interface RelayConfig {
   host: string;
@@ -13,6 +14,9 @@ export interface RelayConfig {
   peers: string[];
   retentionMs: number;
   stunPort: number;
+  /** TURN (coturn beside the relay): URLs and the shared secret; both set, or TURN is off. */
+  turnUrls?: string[];
+  turnSecret?: string;
   maxPeers: number;
   logLevel: string;
   staticDir: string;
@@ -46,6 +50,8 @@ export const OPTIONS: OptionSpec[] = [
   { flag: 'peer', env: 'RELAY_PEERS', arg: 'URL', def: '', help: "another relay's base URL; repeatable (env: comma-separated)", multiple: true },
   { flag: 'retention', env: 'RELAY_RETENTION', arg: 'DURATION', def: '7d', help: 'how long messages are kept after first receipt (e.g. 7d, 12h, 90m, 3600s)' },
   { flag: 'stun-port', env: 'RELAY_STUN_PORT', arg: 'N', def: '3478', help: 'UDP port of the STUN server for calls (0 turns it off)' },
+  { flag: 'turn-url', env: 'RELAY_TURN_URL', arg: 'URLS', def: '', help: 'coturn turn:/turns: URLs handed to callers, comma-separated (needs --turn-secret)' },
+  { flag: 'turn-secret', env: 'RELAY_TURN_SECRET', arg: 'SECRET', def: '', help: "coturn's static-auth-secret, for time-limited TURN credentials (GET /v1/turn)" },
   { flag: 'max-peers', env: 'RELAY_MAX_PEERS', arg: 'N', def: '8', help: 'most peer relays to link with (mesh degree)' },
   { flag: 'log-level', env: 'RELAY_LOG_LEVEL', arg: 'LEVEL', def: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
   { flag: 'static', env: 'RELAY_STATIC', arg: 'DIR', def: './build', help: 'PWA build to serve at / (skipped when missing)' },
@@ -129,6 +135,15 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   const host = get('host');
   const sync = get('sync');
   if (sync !== 'full' && sync !== 'normal') throw new ConfigError('--sync: must be full or normal');
+  const turnUrlText = get('turn-url').trim();
+  const turnSecret = get('turn-secret');
+  if (Boolean(turnUrlText) !== Boolean(turnSecret)) throw new ConfigError('--turn-url and --turn-secret go together');
+  let turnUrls: string[] | undefined;
+  try {
+    turnUrls = turnUrlText ? parseTurnUrls(turnUrlText) : undefined;
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
   const publicUrlText = get('public-url') || `http://${host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host}:${port}`;
   return {
     host,
@@ -138,6 +153,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     peers: peerList.map((p) => p.trim()).filter(Boolean).map((p) => url(p, '--peer')),
     retentionMs: parseDuration(get('retention'), '--retention'),
     stunPort: int(get('stun-port'), '--stun-port', 0, 65535),
+    ...(turnUrls ? { turnUrls, turnSecret } : {}),
     maxPeers: int(get('max-peers'), '--max-peers', 0, 1000),
     logLevel: get('log-level'),
     staticDir: resolve(get('static')),

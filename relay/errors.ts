@@ -23,6 +23,8 @@ export const RELAY_ERROR_CODES = [
   'forward_refused',
   'upstream_failed',
   'upstream_timeout',
+  // calls: GET /v1/turn on a relay without --turn-url/--turn-secret
+  'turn_not_configured',
 ] as const;
 
 export type RelayErrorCode = (typeof RELAY_ERROR_CODES)[number];
@@ -83,6 +85,7 @@ const STATUS: Record<AnyErrorCode, number> = {
   forward_refused: 403,
   upstream_failed: 502,
   upstream_timeout: 504,
+  turn_not_configured: 404,
 };
 
 export class RelayError extends Error {
