@@ -44,13 +44,15 @@ interface Catchup {
   tokensAt: number;
   /** Responder side: ids the peer asked for that did not fit the send buffer yet. */
   serve: string[];
+  /** More ids differed than the queue holds: reconcile again once it has drained. */
+  overflow: boolean;
 }
 
 const DIAL_TICK_MS = 250;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 const MISSING_MAX = 100_000;
-const CATCHUP_QUEUE_MAX = 1_000_000;
+const CATCHUP_QUEUE_MAX = 200_000;
 const CATCHUP_OUTSTANDING = 256;
 const CATCHUP_REQUEST_TIMEOUT_MS = 15_000;
 const SERVE_QUEUE_MAX = 8192;
@@ -80,7 +82,7 @@ export class Mesh implements LinkHost {
   /** Ids being ingested from peers: the hop budget they came with and whether catch-up brought them. */
   private readonly inflight = new Map<string, { ttl: number; from: string; catchup: boolean }>();
   /** Ids requested (iwant/graft) and from whom, so a requested duplicate does not prune. */
-  private readonly requested = new Map<string, { peer: string; ttl: number; catchup: boolean }>();
+  private readonly requested = new Map<string, { peer: string; ttl: number; catchup: boolean; at: number }>();
   private readonly missing = new Map<string, Missing>();
   /** Hop budget each held message was forwarded with, for answering requests. */
   private readonly ttlOf = new LRUCache<string, number>({ max: 200_000 });
@@ -129,6 +131,11 @@ export class Mesh implements LinkHost {
     every(Math.max(10, Math.min(50, this.options.graftTimeoutMs / 3)), () => this.missingSweep());
     every(50, () => {
       for (const l of this.peers.values()) this.pumpCatchup(l);
+    });
+    // Requests a peer never answered (it lacked the id, or lied about having it) are forgotten.
+    every(5000, () => {
+      const old = performance.now() - CATCHUP_REQUEST_TIMEOUT_MS;
+      for (const [id, r] of this.requested) if (r.at < old) this.requested.delete(id);
     });
     every(this.options.gossipIntervalMs, () => {
       for (const l of this.peers.values()) this.requestServers(l);
@@ -330,7 +337,7 @@ export class Mesh implements LinkHost {
     this.metrics.handshakes.labels(link.direction, 'ok').inc();
     this.peers.set(id, link);
     link.eager = true;
-    link.catchup = { queue: [], queued: new Set(), outstanding: new Map(), tokens: 0, tokensAt: performance.now(), serve: [] } satisfies Catchup;
+    link.catchup = { queue: [], queued: new Set(), outstanding: new Map(), tokens: 0, tokensAt: performance.now(), serve: [], overflow: false } satisfies Catchup;
     const d = link.descriptor!;
     this.relay.directory.put(d);
     if (link.direction === 'out' && link.dialUrl) {
@@ -517,7 +524,7 @@ export class Mesh implements LinkHost {
       m.announcers.shift();
       m.dueAt = now + 2 * this.options.graftTimeoutMs;
       if (!m.announcers.length) this.missing.delete(id);
-      this.requested.set(id, { peer: link.peerId, ttl: m.ttl, catchup: m.catchup });
+      this.requested.set(id, { peer: link.peerId, ttl: m.ttl, catchup: m.catchup, at: now });
       let a = asks.get(link);
       if (!a) asks.set(link, (a = []));
       a.push(id);
@@ -650,7 +657,10 @@ export class Mesh implements LinkHost {
     const c = link.catchup as Catchup;
     for (const id of ids) {
       if (c.queued.has(id) || this.relay.has(id) || this.inflight.has(id)) continue;
-      if (c.queue.length >= CATCHUP_QUEUE_MAX) break;
+      if (c.queue.length >= CATCHUP_QUEUE_MAX) {
+        c.overflow = true;
+        break;
+      }
       c.queue.push(id);
       c.queued.add(id);
     }
@@ -668,7 +678,13 @@ export class Mesh implements LinkHost {
         if (this.requested.get(id)?.peer === link.peerId) this.requested.delete(id);
       }
     if (c.serve.length) this.serveCatchup(link);
-    if (!c.queue.length) return;
+    if (!c.queue.length) {
+      if (c.overflow && c.outstanding.size === 0) {
+        c.overflow = false;
+        this.send(link, 'sum_req', JSON.stringify({ type: 'sum_req', prefixes: [''] }));
+      }
+      return;
+    }
     const rate = this.options.catchupRate;
     c.tokens = Math.min(rate / 5, c.tokens + ((now - c.tokensAt) / 1000) * rate);
     c.tokensAt = now;
@@ -679,7 +695,7 @@ export class Mesh implements LinkHost {
       if (this.relay.has(id) || this.inflight.has(id) || this.requested.has(id)) continue;
       c.tokens -= 1;
       c.outstanding.set(id, now);
-      this.requested.set(id, { peer: link.peerId, ttl: MAX_TTL, catchup: true });
+      this.requested.set(id, { peer: link.peerId, ttl: MAX_TTL, catchup: true, at: now });
       ask.push(id);
     }
     for (let i = 0; i < ask.length; i += MAX_IDS) this.send(link, 'iwant', JSON.stringify({ type: 'iwant', ids: ask.slice(i, i + MAX_IDS) }));

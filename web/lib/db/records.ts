@@ -32,6 +32,14 @@ export interface MessageRecord {
   /** When this device stored it (ms). */
   storedAt: number;
   state: Delivery;
+  /** A call entry (web/lib/calls): `uuid` is the call id, `text` its summary. */
+  call?: CallEntry;
+}
+
+export interface CallEntry {
+  outcome: 'completed' | 'missed' | 'declined' | 'busy' | 'cancelled' | 'no-answer' | 'failed';
+  /** Seconds connected (completed calls). */
+  seconds?: number;
 }
 
 export interface OutboxRecord {
@@ -102,6 +110,7 @@ export function validMessage(v: unknown): MessageRecord | undefined {
   if (v.dir !== 'in' && v.dir !== 'out') return undefined;
   if (!isStr(v.text, 60_000) || !isNum(v.time) || !isNum(v.storedAt)) return undefined;
   if (!isStr(v.state) || !DELIVERIES.includes(v.state)) return undefined;
+  if (v.call !== undefined && !validCallEntry(v.call)) return undefined;
   return v as unknown as MessageRecord;
 }
 
@@ -114,6 +123,12 @@ export function validOutbox(v: unknown): OutboxRecord | undefined {
   if (!isNum(v.createdAt) || !isNum(v.attempts) || !isNum(v.nextAttemptAt)) return undefined;
   if (v.lastError !== undefined && !isStr(v.lastError, 500)) return undefined;
   return v as unknown as OutboxRecord;
+}
+
+const CALL_OUTCOMES: CallEntry['outcome'][] = ['completed', 'missed', 'declined', 'busy', 'cancelled', 'no-answer', 'failed'];
+function validCallEntry(v: unknown): boolean {
+  if (!isObj(v) || !CALL_OUTCOMES.includes(v.outcome as CallEntry['outcome'])) return false;
+  return v.seconds === undefined || (isNum(v.seconds) && v.seconds >= 0);
 }
 
 const SOURCES: ServerSource[] = ['origin', 'bundled', 'learned', 'invite', 'user'];
@@ -140,6 +155,8 @@ export interface Settings {
   /** Per RX relay id: the last cursor we have processed. */
   cursors: Record<string, string>;
   choice: { tx?: string; rx?: string; at: number };
+  /** Calls: relay-only ICE through TURN, so the other side never learns our IP address. */
+  calls: { hideAddress: boolean };
 }
 
 export const settingValidators: { [K in keyof Settings]: (v: unknown) => Settings[K] | undefined } = {
@@ -159,5 +176,9 @@ export const settingValidators: { [K in keyof Settings]: (v: unknown) => Setting
     if (isStr(v.tx, 512)) out.tx = v.tx;
     if (isStr(v.rx, 512)) out.rx = v.rx;
     return out;
+  },
+  calls(v) {
+    if (!isObj(v) || typeof v.hideAddress !== 'boolean') return undefined;
+    return { hideAddress: v.hideAddress };
   },
 };

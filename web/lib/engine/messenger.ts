@@ -35,6 +35,8 @@ export class Messenger {
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #receiving: Promise<void> = Promise.resolve();
   #stopped = true;
+  /** Call signalling from a known contact (web/lib/calls validates the content). */
+  onCall: ((contact: ContactRecord, content: string, sentAt: number) => void) | undefined;
 
   constructor(
     private readonly store: AppStore,
@@ -87,6 +89,15 @@ export class Messenger {
   async sendReceipt(contact: ContactRecord, uuids: string[]): Promise<void> {
     if (!uuids.length) return;
     const sealed = await this.crypto.seal(contact.publicKey, { content: '', kind: 'receipt', uuid: uuidV4(), timestamp: new Date(this.now()).toISOString(), extra: { read: uuids.slice(0, 100) } });
+    await this.store.putOutbox([
+      { id: sealed.id, contact: contact.id, uuid: sealed.plaintext.uuid, role: 'self', packet: sealed.packet, createdAt: this.now(), attempts: 0, nextAttemptAt: 0 },
+    ]);
+    void this.flush();
+  }
+
+  /** Call signalling: sealed like any message, no self-copy, no conversation row. */
+  async sendCall(contact: ContactRecord, content: string): Promise<void> {
+    const sealed = await this.crypto.seal(contact.publicKey, { content, kind: 'call', uuid: uuidV4(), timestamp: new Date(this.now()).toISOString() });
     await this.store.putOutbox([
       { id: sealed.id, contact: contact.id, uuid: sealed.plaintext.uuid, role: 'self', packet: sealed.packet, createdAt: this.now(), attempts: 0, nextAttemptAt: 0 },
     ]);
@@ -331,6 +342,15 @@ export class Messenger {
       const { fingerprint } = await this.crypto.fingerprint(msg.sender);
       for (const uuid of readReceipt(msg.extra)) await this.store.setDelivery(fingerprint, uuid, 'read');
       this.notify('messages', fingerprint);
+      return;
+    }
+    if (msg.kind === 'call') {
+      // Calls ring only for people already in the contact list; strangers cannot make a phone ring.
+      if (msg.sender === me.publicKey) return;
+      const { fingerprint } = await this.crypto.fingerprint(msg.sender);
+      const contact = await this.store.contact(fingerprint);
+      if (!contact || contact.unknown) return this.#drop('call_not_contact');
+      this.onCall?.(contact, msg.content, time);
       return;
     }
     if (msg.kind !== undefined && msg.kind !== 'text') return; // call signalling, cover traffic, …: other issues.

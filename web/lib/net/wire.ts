@@ -59,6 +59,10 @@ export interface RelayStatus {
   load: number;
   uptime?: number;
   peers?: number;
+  /** UDP port of the relay's STUN server, for calls. */
+  stunPort?: number;
+  /** The relay hands out TURN credentials (GET /v1/turn). */
+  turn?: boolean;
 }
 
 export function parseStatus(v: unknown): RelayStatus | undefined {
@@ -71,6 +75,9 @@ export function parseStatus(v: unknown): RelayStatus | undefined {
   if (typeof v.uptime_s === 'number') out.uptime = v.uptime_s;
   if (typeof v.peers === 'number') out.peers = v.peers;
   else if (Array.isArray(v.peers)) out.peers = v.peers.length;
+  const stunPort = isObj(v.stun) ? v.stun.port : undefined;
+  if (typeof stunPort === 'number' && Number.isInteger(stunPort) && stunPort > 0 && stunPort < 65536) out.stunPort = stunPort;
+  if (v.turn === true) out.turn = true;
   return out;
 }
 

@@ -6,6 +6,9 @@ import { Messenger, type Connection } from '../engine/messenger.ts';
 import type { ChangeKind } from '../engine/ports.ts';
 import { ServerManager } from '../engine/server-manager.ts';
 import type { Choice } from '../domain/servers.ts';
+import { CallState } from '../calls/call.svelte.ts';
+import { loadIcePlan } from '../calls/ice-config.ts';
+import type { MessageRecord } from '../db/records.ts';
 
 export interface Profile {
   name: string;
@@ -42,6 +45,16 @@ export class AppState {
   unreadTotal = $derived(this.contacts.reduce((n, c) => n + c.unread, 0));
 
   readonly store = new AppStore();
+  /** The voice call of this tab (web/lib/calls). */
+  readonly calls: CallState = new CallState({
+    send: (c, content) => this.messenger.sendCall(c, content),
+    record: (entry) => this.#recordCall(entry),
+    icePlan: async () => {
+      const { tx, rx } = this.choice;
+      const hide = (await this.store.getSetting('calls'))?.hideAddress ?? false;
+      return loadIcePlan([rx, tx].filter((u): u is string => !!u), hide);
+    },
+  });
   #crypto: Crypto | undefined;
   #servers: ServerManager | undefined;
   #messenger: Messenger | undefined;
@@ -92,6 +105,7 @@ export class AppState {
       };
       this.#servers = new ServerManager(this.store, this.crypto, notify);
       this.#messenger = new Messenger(this.store, this.crypto, this.#servers, notify);
+      this.#messenger.onCall = (contact, content, sentAt) => void this.calls.receive(contact, content, sentAt);
       this.engine = await this.crypto.engine();
       const [id, profile] = await Promise.all([this.crypto.identity(), this.store.getSetting('profile')]);
       await this.#servers.seed(this.#originIfRelay(), await this.#bundledRelays());
@@ -252,6 +266,13 @@ export class AppState {
       void this.#messenger?.flush();
     }
     if (kind === 'counters') await this.#reloadCounters();
+  }
+
+  /** A finished call becomes an entry in its conversation (and other tabs hear of it). */
+  async #recordCall(entry: MessageRecord): Promise<void> {
+    await this.store.upsertMessage(entry);
+    await this.#onChange('messages', entry.contact);
+    this.#channel?.postMessage({ kind: 'messages', contact: entry.contact });
   }
 
   async #reloadContacts(): Promise<void> {
