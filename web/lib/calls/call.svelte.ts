@@ -1,0 +1,414 @@
+import type { ContactRecord, MessageRecord } from '../db/records.ts';
+import { uuidV4 } from '../domain/messages.ts';
+import type { IcePlan } from './ice.ts';
+import { type CallEvent, type CallOutcome, type CallPhase, type Direction, keepOwnCall, outcomeText, step } from './machine.ts';
+import { Ringer } from './ringer.ts';
+import { type CallSignal, encodeCallSignal, type IceCandidate, isStale, parseCallSignal } from './signal.ts';
+
+/** What a call needs from the rest of the app (injected, so the app owns the plumbing). */
+export interface CallDeps {
+  send(contact: ContactRecord, content: string): Promise<void>;
+  record(entry: MessageRecord): Promise<void>;
+  icePlan(): Promise<IcePlan>;
+  now?: () => number;
+}
+
+/** How long the phone rings before it counts as not answered. */
+export const RING_MS = 45_000;
+/** From "accepted" to media flowing. */
+const CONNECT_MS = 30_000;
+/** Candidates gathered this quickly ride in the offer/answer SDP itself; later ones trickle in batches. */
+const GATHER_WAIT_MS = 1000;
+const TRICKLE_BATCH_MS = 400;
+/** ICE for calls we have not seen the offer of yet (packets can overtake each other in the mesh). */
+const MAX_EARLY_CALLS = 4;
+const ENDED_SHOW_MS = 1500;
+
+export interface CallStats {
+  phase: CallPhase;
+  connectionState: RTCPeerConnectionState | 'none';
+  packetsReceived: number;
+  /** Local microphone tracks still live (0 once a call ended cleanly). */
+  liveTracks: number;
+  /** candidateType of the local side of the selected pair: host, srflx, prflx or relay. */
+  localCandidate?: string;
+  iceTransportPolicy?: RTCIceTransportPolicy;
+}
+
+/** One call at a time: its phase, the peer connection, mute and duration. One instance per tab. */
+export class CallState {
+  phase = $state<CallPhase>('idle');
+  direction = $state<Direction>('out');
+  contactId = $state<string | undefined>();
+  muted = $state(false);
+  /** Seconds connected, ticking while active. */
+  elapsed = $state(0);
+  error = $state('');
+  /** The summary shown for a moment after the call ends. */
+  endedText = $state('');
+
+  #contact: ContactRecord | undefined;
+  #callId = '';
+  #startedAt = 0;
+  #connectedAt: number | undefined;
+  #pc: RTCPeerConnection | undefined;
+  #local: MediaStream | undefined;
+  #lastLocal: MediaStream | undefined;
+  #audio: HTMLAudioElement | undefined;
+  #offer: string | undefined;
+  #remoteSet = false;
+  #pending: RTCIceCandidateInit[] = [];
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity -- a private buffer, never rendered
+  #early = new Map<string, RTCIceCandidateInit[]>();
+  #outBatch: IceCandidate[] = [];
+  #batchTimer: ReturnType<typeof setTimeout> | undefined;
+  #canTrickle = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #tick: ReturnType<typeof setInterval> | undefined;
+  #ringer = new Ringer();
+  #policy: RTCIceTransportPolicy | undefined;
+
+  constructor(private readonly deps: CallDeps) {}
+
+  get busy(): boolean {
+    return this.phase !== 'idle' && this.phase !== 'ended';
+  }
+  get contact(): ContactRecord | undefined {
+    return this.#contact;
+  }
+  #now(): number {
+    return (this.deps.now ?? Date.now)();
+  }
+
+  // ------------------------------------------------------------- local actions
+
+  async start(contact: ContactRecord): Promise<void> {
+    if (this.busy) return;
+    this.#reset();
+    const id = (this.#callId = uuidV4());
+    this.#contact = contact;
+    this.contactId = contact.id;
+    this.direction = 'out';
+    this.phase = 'outgoing';
+    this.#startedAt = this.#now();
+    try {
+      const pc = await this.#connection();
+      if (this.#callId !== id) return;
+      const offer = await pc.createOffer();
+      await pc.setLocalDescription(offer);
+      await this.#gathered(pc);
+      if (this.#callId !== id || !this.busy) return;
+      await this.#send({ call_id: id, type: 'offer', sdp: pc.localDescription!.sdp });
+      this.#startTrickle();
+      this.#arm(RING_MS, { type: 'timeout' });
+    } catch (e) {
+      if (this.#callId === id) this.#fail(e);
+    }
+  }
+
+  async accept(): Promise<void> {
+    if (this.phase !== 'incoming' || !this.#offer) return;
+    const id = this.#callId;
+    this.#ringer.stop();
+    this.#apply({ type: 'accept' });
+    try {
+      const pc = await this.#connection();
+      if (this.#callId !== id) return;
+      await pc.setRemoteDescription({ type: 'offer', sdp: this.#offer });
+      await this.#remoteReady();
+      const answer = await pc.createAnswer();
+      await pc.setLocalDescription(answer);
+      await this.#gathered(pc);
+      if (this.#callId !== id || !this.busy) return;
+      await this.#send({ call_id: id, type: 'answer', sdp: pc.localDescription!.sdp });
+      this.#startTrickle();
+      this.#arm(CONNECT_MS, { type: 'timeout' });
+    } catch (e) {
+      if (this.#callId === id) this.#fail(e);
+    }
+  }
+
+  decline(): void {
+    this.#apply({ type: 'decline' });
+  }
+
+  hangup(): void {
+    this.#apply({ type: 'hangup' });
+  }
+
+  toggleMute(): void {
+    this.muted = !this.muted;
+    for (const t of this.#local?.getAudioTracks() ?? []) t.enabled = !this.muted;
+  }
+
+  // ------------------------------------------------------------- signals from the other side
+
+  /** A sealed `kind: 'call'` message from a known contact, already verified by the worker. */
+  async receive(contact: ContactRecord, content: string, sentAt: number): Promise<void> {
+    const s = parseCallSignal(content);
+    if (!s) return;
+    if (isStale(sentAt, this.#now())) {
+      // Backlog: a call that rang while we were away is a missed call, never a ringing phone now.
+      if (s.type === 'offer' && s.call_id !== this.#callId) await this.#record(contact, s.call_id, 'in', 'missed', 0, sentAt);
+      return;
+    }
+    if (s.type === 'offer') return this.#incoming(contact, s, sentAt);
+    if (s.call_id !== this.#callId || contact.id !== this.contactId || !this.busy) {
+      if (s.type === 'ice' && !this.#early.has(s.call_id) && this.#early.size < MAX_EARLY_CALLS) this.#early.set(s.call_id, this.#candidates(s));
+      return;
+    }
+    if (s.type === 'ice') return this.#addRemote(this.#candidates(s));
+    if (s.type === 'answer') {
+      if (!step(this.phase, this.direction, { type: 'remote', signal: 'answer' })) return;
+      this.#apply({ type: 'remote', signal: 'answer' });
+      this.#arm(CONNECT_MS, { type: 'timeout' });
+      try {
+        await this.#pc!.setRemoteDescription({ type: 'answer', sdp: s.sdp! });
+        await this.#remoteReady();
+      } catch (e) {
+        this.#fail(e);
+      }
+      return;
+    }
+    this.#apply({ type: 'remote', signal: s.type });
+  }
+
+  async #incoming(contact: ContactRecord, s: CallSignal, sentAt: number): Promise<void> {
+    if (s.call_id === this.#callId) return;
+    if (this.busy) {
+      const glare = (this.phase === 'outgoing' || this.phase === 'ringing') && contact.id === this.contactId;
+      if (!glare || keepOwnCall(this.#callId, s.call_id)) {
+        if (!glare) await this.deps.send(contact, encodeCallSignal({ call_id: s.call_id, type: 'busy' })).catch(() => {});
+        return;
+      }
+      // Both called at once and theirs wins: drop ours without a trace and take theirs.
+      this.#teardown();
+    }
+    this.#reset();
+    this.#callId = s.call_id;
+    this.#contact = contact;
+    this.contactId = contact.id;
+    this.direction = 'in';
+    this.#offer = s.sdp;
+    this.#startedAt = sentAt;
+    this.phase = 'incoming';
+    const early = this.#early.get(s.call_id);
+    if (early) this.#pending.push(...early);
+    this.#early.clear();
+    this.#ringer.start();
+    this.#arm(RING_MS, { type: 'timeout' });
+    void this.#send({ call_id: s.call_id, type: 'ringing' }).catch(() => {});
+  }
+
+  #candidates(s: CallSignal): RTCIceCandidateInit[] {
+    return (s.candidates ?? []).map((c) => ({ candidate: c.candidate, sdpMid: c.sdpMid ?? null, sdpMLineIndex: c.sdpMLineIndex ?? null }));
+  }
+
+  async #addRemote(list: RTCIceCandidateInit[]): Promise<void> {
+    if (!this.#pc || !this.#remoteSet) {
+      this.#pending.push(...list.slice(0, 100 - this.#pending.length));
+      return;
+    }
+    for (const c of list) await this.#pc.addIceCandidate(c).catch(() => {});
+  }
+
+  async #remoteReady(): Promise<void> {
+    this.#remoteSet = true;
+    const early = this.#early.get(this.#callId) ?? [];
+    this.#early.delete(this.#callId);
+    const list = [...this.#pending, ...early];
+    this.#pending = [];
+    await this.#addRemote(list);
+  }
+
+  // ------------------------------------------------------------- WebRTC
+
+  async #connection(): Promise<RTCPeerConnection> {
+    const plan = await this.deps.icePlan();
+    if (plan.problem === 'no_turn')
+      throw new Error('“Hide my address” is on, but none of your relays offers TURN, so this call cannot hide your address. Turn the option off in Settings to call.');
+    const local = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
+    this.#local = this.#lastLocal = local;
+    for (const t of local.getAudioTracks()) t.enabled = !this.muted;
+    if (!this.busy) {
+      this.#stopLocal();
+      throw new Error('call ended');
+    }
+    const pc = (this.#pc = new RTCPeerConnection({ iceServers: plan.servers, iceTransportPolicy: plan.policy }));
+    this.#policy = plan.policy;
+    for (const t of local.getTracks()) pc.addTrack(t, local);
+    pc.onicecandidate = (e) => this.#localCandidate(e.candidate);
+    pc.ontrack = (e) => {
+      const audio = (this.#audio ??= new Audio());
+      audio.autoplay = true;
+      audio.srcObject = e.streams[0] ?? new MediaStream([e.track]);
+      void audio.play().catch(() => {});
+    };
+    pc.onconnectionstatechange = () => {
+      if (this.#pc !== pc) return;
+      if (pc.connectionState === 'connected') this.#apply({ type: 'connected' });
+      else if (pc.connectionState === 'failed') this.#apply({ type: 'failed' });
+    };
+    return pc;
+  }
+
+  /** Waits (briefly) for gathering, so most candidates ride in the SDP and few ICE packets follow. */
+  #gathered(pc: RTCPeerConnection): Promise<void> {
+    if (pc.iceGatheringState === 'complete') return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        pc.removeEventListener('icegatheringstatechange', check);
+        resolve();
+      };
+      const check = () => pc.iceGatheringState === 'complete' && done();
+      const t = setTimeout(done, GATHER_WAIT_MS);
+      pc.addEventListener('icegatheringstatechange', check);
+    });
+  }
+
+  #localCandidate(c: RTCIceCandidate | null): void {
+    // Before the offer/answer is sent, candidates are in its SDP already.
+    if (!this.#canTrickle) return;
+    if (c) {
+      const j = c.toJSON();
+      this.#outBatch.push({ candidate: j.candidate ?? '', sdpMid: j.sdpMid ?? null, sdpMLineIndex: j.sdpMLineIndex ?? null });
+    } else this.#outBatch.push({ candidate: '' });
+    clearTimeout(this.#batchTimer);
+    if (!c || this.#outBatch.length >= 20) this.#flushCandidates();
+    else this.#batchTimer = setTimeout(() => this.#flushCandidates(), TRICKLE_BATCH_MS);
+  }
+
+  #startTrickle(): void {
+    this.#canTrickle = true;
+  }
+
+  #flushCandidates(): void {
+    clearTimeout(this.#batchTimer);
+    const list = this.#outBatch.splice(0, 40);
+    if (!list.length || !this.busy) return;
+    void this.#send({ call_id: this.#callId, type: 'ice', candidates: list }).catch(() => {});
+  }
+
+  // ------------------------------------------------------------- state
+
+  #apply(ev: CallEvent): void {
+    const s = step(this.phase, this.direction, ev);
+    if (!s) return;
+    if (s.send && s.send !== 'answer' && s.send !== 'offer') void this.#send({ call_id: this.#callId, type: s.send }).catch(() => {});
+    this.phase = s.phase;
+    if (s.phase !== 'incoming') this.#ringer.stop();
+    if (s.phase === 'active') {
+      clearTimeout(this.#timer);
+      this.#connectedAt = this.#now();
+      this.elapsed = 0;
+      this.#tick = setInterval(() => (this.elapsed = Math.floor((this.#now() - (this.#connectedAt ?? this.#now())) / 1000)), 1000);
+    }
+    if (s.outcome) this.#end(s.outcome);
+  }
+
+  #fail(e: unknown): void {
+    this.error = e instanceof Error ? e.message : String(e);
+    if (e instanceof DOMException && e.name === 'NotAllowedError') this.error = 'Microphone access was refused, so the call cannot start.';
+    this.#apply({ type: 'failed' });
+  }
+
+  #end(outcome: CallOutcome): void {
+    const contact = this.#contact;
+    const seconds = this.#connectedAt ? Math.round((this.#now() - this.#connectedAt) / 1000) : 0;
+    const id = this.#callId;
+    this.#teardown();
+    this.endedText = outcomeText(this.direction, outcome, seconds);
+    if (contact) void this.#record(contact, id, this.direction, outcome, seconds, this.#startedAt);
+    setTimeout(() => {
+      if (this.phase === 'ended' && this.#callId === id) this.phase = 'idle';
+    }, ENDED_SHOW_MS);
+  }
+
+  async #record(contact: ContactRecord, callId: string, dir: Direction, outcome: CallOutcome, seconds: number, time: number): Promise<void> {
+    const entry: MessageRecord = {
+      contact: contact.id,
+      uuid: callId,
+      dir,
+      text: outcomeText(dir, outcome, seconds),
+      time,
+      storedAt: this.#now(),
+      state: 'delivered',
+      call: outcome === 'completed' ? { outcome, seconds } : { outcome },
+    };
+    await this.deps.record(entry).catch((e) => console.warn('meshchat: call entry not stored', e));
+  }
+
+  /** Stops everything that holds the microphone, the network or a timer. */
+  #teardown(): void {
+    clearTimeout(this.#timer);
+    clearInterval(this.#tick);
+    clearTimeout(this.#batchTimer);
+    this.#ringer.stop();
+    this.#stopLocal();
+    const pc = this.#pc;
+    this.#pc = undefined;
+    if (pc) {
+      pc.onicecandidate = pc.ontrack = pc.onconnectionstatechange = null;
+      pc.close();
+    }
+    if (this.#audio) {
+      this.#audio.pause();
+      this.#audio.srcObject = null;
+    }
+    this.#outBatch = [];
+    this.#canTrickle = false;
+  }
+
+  #stopLocal(): void {
+    for (const t of this.#local?.getTracks() ?? []) t.stop();
+    this.#local = undefined;
+  }
+
+  #reset(): void {
+    this.error = '';
+    this.endedText = '';
+    this.muted = false;
+    this.elapsed = 0;
+    this.#connectedAt = undefined;
+    this.#offer = undefined;
+    this.#remoteSet = false;
+    this.#pending = [];
+    this.#policy = undefined;
+  }
+
+  #arm(ms: number, ev: CallEvent): void {
+    clearTimeout(this.#timer);
+    const id = this.#callId;
+    this.#timer = setTimeout(() => this.#callId === id && this.#apply(ev), ms);
+  }
+
+  #send(s: CallSignal): Promise<void> {
+    if (!this.#contact) return Promise.resolve();
+    return this.deps.send(this.#contact, encodeCallSignal(s));
+  }
+
+  // ------------------------------------------------------------- read-only view for tests and diagnostics
+
+  async stats(): Promise<CallStats> {
+    const out: CallStats = {
+      phase: this.phase,
+      connectionState: this.#pc?.connectionState ?? 'none',
+      packetsReceived: 0,
+      liveTracks: (this.#lastLocal?.getTracks() ?? []).filter((t) => t.readyState === 'live').length,
+    };
+    if (this.#policy) out.iceTransportPolicy = this.#policy;
+    const pc = this.#pc;
+    if (!pc) return out;
+    const report = await pc.getStats();
+    let pairId: string | undefined;
+    report.forEach((r: { type: string; kind?: string; packetsReceived?: number; selectedCandidatePairId?: string }) => {
+      if (r.type === 'inbound-rtp' && r.kind === 'audio') out.packetsReceived += r.packetsReceived ?? 0;
+      if (r.type === 'transport' && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId;
+    });
+    const pair = pairId ? (report.get(pairId) as { localCandidateId?: string } | undefined) : undefined;
+    const local = pair?.localCandidateId ? (report.get(pair.localCandidateId) as { candidateType?: string } | undefined) : undefined;
+    if (local?.candidateType) out.localCandidate = local.candidateType;
+    return out;
+  }
+}
