@@ -29,12 +29,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startRelay(port: number, peers: number[] = []): Promise<Relay> {
+/** `extra` flags go last, so they override the defaults (e.g. `--stun-port N`, `--turn-url`). */
+export async function startRelay(port: number, peers: number[] = [], extra: string[] = []): Promise<Relay> {
   if (!existsSync(join(root, 'build', 'index.html'))) throw new Error('build/ is missing: run `npx vite build` first (tests/run.js does)');
   const dataDir = mkdtempSync(join(tmpdir(), 'meshchat-pw-'));
   const url = `http://127.0.0.1:${port}`;
   const args = ['relay', '--host', '127.0.0.1', '--port', String(port), '--data', dataDir, '--public-url', url, '--static', 'build', '--stun-port', '0', '--rate-limit', '0', '--log-level', 'warn'];
   for (const p of peers) args.push('--peer', `http://127.0.0.1:${p}`);
+  args.push(...extra);
   const proc = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
