@@ -115,10 +115,12 @@ export class CanaryProber {
     // A peer with no other link cannot pass a canary on: probing it would blame an honest leaf.
     // A peer already under suspicion (negative score) is probed anyway, or a dropper could
     // escape once its other neighbours had banned it and left it a leaf of ours.
+    // So is a peer that is a leaf only because other relays banned it (their /v1/status says so).
     if (this.mesh.scores.score(peer) >= 0) {
       const url = this.mesh.peerUrl(peer);
       const links = url ? await this.peerCount(url) : undefined;
-      if (links === undefined || links <= 1) return;
+      if (links === undefined) return;
+      if (links <= 1 && !(await this.bannedElsewhere(peer))) return;
     }
     if (!this.key || this.keyUses >= CANARIES_PER_KEY) {
       this.key = await this.mesh.engine.generateKeyPair(false);
@@ -156,11 +158,7 @@ export class CanaryProber {
   private async judge(p: Probe): Promise<void> {
     if (p.returned || this.mesh.relay.has(p.id)) return this.outcome(p, 'returned');
     // Not back through our links: ask other relays whether they hold it.
-    const others = this.mesh.relay.directory
-      .list()
-      .filter((d) => d.id !== this.mesh.identity.id && d.id !== p.peer && !this.mesh.scores.isBanned(d.id))
-      .sort(() => Math.random() - 0.5)
-      .slice(0, REST_ASKS);
+    const others = this.others(p.peer);
     let answered = 0;
     for (const d of others) {
       const r = await this.holds(d, p);
@@ -184,6 +182,31 @@ export class CanaryProber {
     } catch {
       return undefined;
     }
+  }
+
+  /** Whether any of a few other relays lists `peer` among its bans. */
+  private async bannedElsewhere(peer: string): Promise<boolean> {
+    const others = this.others(peer);
+    for (const d of others) {
+      try {
+        const r = await fetch(`${d.url}/v1/status`, { signal: AbortSignal.timeout(REST_TIMEOUT_MS) });
+        if (r.status !== 200) continue;
+        const s = (await r.json()) as { mesh?: { banned?: unknown } };
+        if (Array.isArray(s.mesh?.banned) && s.mesh.banned.includes(peer)) return true;
+      } catch {
+        // unreachable relays say nothing
+      }
+    }
+    return false;
+  }
+
+  /** Up to REST_ASKS relays from the server list other than this one and `peer`, in random order. */
+  private others(peer: string): P.RelayDescriptor[] {
+    return this.mesh.relay.directory
+      .list()
+      .filter((d) => d.id !== this.mesh.identity.id && d.id !== peer && !this.mesh.scores.isBanned(d.id))
+      .sort(() => Math.random() - 0.5)
+      .slice(0, REST_ASKS);
   }
 
   private async peerCount(url: string): Promise<number | undefined> {
