@@ -44,11 +44,13 @@ describe('durability', () => {
     const relay = await startRelay({ args: ['--rate-limit', '0'] });
     started.push(relay);
     const s = stream(relay.url, bob, 32);
-    await waitFor(() => s.count() >= 1500, 20_000);
+    // A count, not a time: on a loaded machine the relay may be slow, and what
+    // matters is that the kill lands while 32 POSTs are in flight.
+    await waitFor(() => s.count() >= 400, 90_000);
     expect(await relay.stop('SIGKILL')).toBe('SIGKILL');
     await s.stop();
     const accepted = [...s.accepted];
-    expect(accepted.length).toBeGreaterThanOrEqual(1500);
+    expect(accepted.length).toBeGreaterThanOrEqual(400);
 
     const again = await startRelay({ dataDir: relay.dataDir, args: ['--rate-limit', '0'] });
     started.push(again);
