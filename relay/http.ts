@@ -3,6 +3,15 @@ import { errorBody, RelayError, statusLine, toWireError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { RelayMetrics } from './metrics.ts';
 import type { RateLimiter } from './ratelimit.ts';
+import type { RequestShape } from './proxy/debug-record.ts';
+
+/** TEST/DEBUG ONLY (--debug-record-addresses): what a request looks like on the wire, header names only. */
+function requestShape(req: HttpRequest): RequestShape {
+  const headers: string[] = [];
+  req.forEach((k) => headers.push(k.toLowerCase()));
+  const q = req.getQuery();
+  return { method: req.getCaseSensitiveMethod().toUpperCase(), path: req.getUrl() + (q ? `?${q}` : ''), content_length: req.getHeader('content-length'), headers: headers.sort() };
+}
 
 /**
  * The uWS side of a request. uWS rules, kept here so handlers cannot forget
@@ -121,7 +130,7 @@ export class HttpLayer {
   /** Set during shutdown: new requests get 503. */
   draining = false;
   /** TEST/DEBUG ONLY: --debug-record-addresses (relay/proxy/debug-record.ts). */
-  recordAddress: ((route: string, address: string) => void) | undefined;
+  recordAddress: ((route: string, address: string, shape?: RequestShape) => void) | undefined;
 
   constructor(
     readonly log: Logger,
@@ -169,7 +178,7 @@ export class HttpLayer {
   handler(route: string, limited: boolean, fn: (ex: Exchange, req: HttpRequest) => void): (res: HttpResponse, req: HttpRequest) => void {
     return (res, req) => {
       const ex = new Exchange(res, route, this);
-      if (this.recordAddress) this.recordAddress(route, HttpLayer.address(res));
+      if (this.recordAddress) this.recordAddress(route, HttpLayer.address(res), requestShape(req));
       try {
         if (this.draining) throw new RelayError('shutting_down', 'relay is shutting down', 5);
         if (limited && this.limiter.enabled) {

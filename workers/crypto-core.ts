@@ -6,7 +6,10 @@ import {
   type PublicKeyHandle,
   type RetrievalPacket,
   type SealInput,
+  type ForwardRequest,
   ProtocolError,
+  openForwardResponse,
+  sealForwardRequest,
   backupToText,
   decryptBackup,
   encodePublicKey,
@@ -22,6 +25,7 @@ import {
   safetyCode,
   sealPacket,
   signRetrieval,
+  toBase64,
   toPem,
   verifyDescriptor,
   type RelayDescriptor,
@@ -56,6 +60,9 @@ interface Loaded {
 type Buf = Uint8Array<ArrayBuffer>;
 const b = (u: Uint8Array): Buf => u as Buf;
 const MAX_PUBKEY_CACHE = 256;
+/** Throwaway key pairs for cover traffic; generated once per worker, never stored. */
+const COVER_POOL = 3;
+const MAX_PENDING_FORWARDS = 64;
 
 /**
  * Everything the crypto worker does, as plain code: it takes an engine and a
@@ -69,6 +76,9 @@ export class CryptoCore {
   #loading: Promise<Loaded | undefined> | undefined;
   readonly #pubCache = new Map<string, PublicKeyHandle>();
   #dropped = 0;
+  #coverKeys: Promise<{ privateKey: PrivateKeyHandle; publicKey: PublicKeyHandle }[]> | undefined;
+  /** Reply keys of forwards in flight, by an opaque token: they never leave the worker. */
+  readonly #replyKeys = new Map<string, Uint8Array>();
 
   constructor(engine: CryptoEngine, store: KeyStore) {
     this.#engine = engine;
@@ -192,6 +202,75 @@ export class CryptoCore {
       }
     }
     return out;
+  }
+
+  // ------------------------------------------------------------ cover traffic
+
+  /**
+   * A fake packet for cover traffic: sealed from one throwaway key to another,
+   * `kind:'cover'`, padded to `bucket` (one a real message of ours used), so
+   * on the wire it has the shape, size and headers of a real send.
+   */
+  async sealCover(bucket: number): Promise<{ packet: ClientMessagePacket }> {
+    const pool = await this.#coverPool();
+    const from = pool[Math.floor(Math.random() * pool.length)]!;
+    const to = pool[Math.floor(Math.random() * pool.length)]!;
+    // Plaintext JSON without content is ~560 bytes; fill so it lands in `bucket`.
+    const room = Math.max(0, bucket - 700);
+    const lower = bucket > 1024 ? Math.floor(bucket / 2) - 500 : 0;
+    const len = lower + Math.floor(Math.random() * Math.max(1, room - lower));
+    const content = toBase64(this.#engine.randomBytes(Math.ceil((len * 3) / 4))).slice(0, len);
+    const { packet } = await sealPacket(this.#engine, from, to.publicKey, { content, kind: 'cover' });
+    return { packet };
+  }
+
+  /** A signed retrieval for a throwaway key: a fake GET that finds nothing. */
+  async signCoverRetrieval(relayId: string, after?: string): Promise<{ header: string }> {
+    const pool = await this.#coverPool();
+    const k = pool[Math.floor(Math.random() * pool.length)]!;
+    const packet = await signRetrieval(this.#engine, k, relayId, after === undefined ? {} : { after });
+    return { header: encodeRetrievalHeader(packet) };
+  }
+
+  #coverPool(): Promise<{ privateKey: PrivateKeyHandle; publicKey: PublicKeyHandle }[]> {
+    this.#coverKeys ??= (async () => {
+      const out = [];
+      for (let i = 0; i < COVER_POOL; i++) out.push(await this.#engine.generateKeyPair(false));
+      return out;
+    })();
+    return this.#coverKeys;
+  }
+
+  // ------------------------------------------------------------ dual proxy
+
+  /**
+   * Seals a request to a destination relay for POST /v1/forward on a proxy.
+   * The reply key stays here under `token`; openForward uses it once.
+   */
+  async sealForward(destination: { id: string; publicKey: string }, req: ForwardRequest): Promise<{ packet: { to: string; envelope: string }; token: string }> {
+    const key = await this.#publicKey(destination.publicKey);
+    const { packet, replyKey } = await sealForwardRequest(this.#engine, { id: destination.id, key }, req);
+    const token = toBase64(this.#engine.randomBytes(12));
+    if (this.#replyKeys.size >= MAX_PENDING_FORWARDS) {
+      const oldest = this.#replyKeys.keys().next().value!;
+      this.#replyKeys.get(oldest)?.fill(0);
+      this.#replyKeys.delete(oldest);
+    }
+    this.#replyKeys.set(token, replyKey);
+    return { packet, token };
+  }
+
+  /** Opens a destination's sealed answer; `undefined` body input just forgets the key (failed call). */
+  async openForward(token: string, response?: unknown): Promise<{ status: number; body: unknown }> {
+    const key = this.#replyKeys.get(token);
+    this.#replyKeys.delete(token);
+    if (!key) throw new ProtocolError('missing_field', 'no forward in flight with that token');
+    try {
+      if (response === undefined) return { status: 0, body: undefined };
+      return await openForwardResponse(this.#engine, key, response);
+    } finally {
+      key.fill(0);
+    }
   }
 
   // ------------------------------------------------------------ internals

@@ -2,6 +2,7 @@
 import * as Comlink from 'comlink';
 import { selectEngine } from '../protocol/crypto/select.ts';
 import type { SealInput } from '../protocol/message.ts';
+import type { ForwardRequest } from '../protocol/forward.ts';
 import { installErrorTransfer } from './comlink-errors.ts';
 import { CryptoCore, type KeygenStage } from './crypto-core.ts';
 import { IdbKeyStore } from './idb-key-store.ts';
@@ -53,6 +54,18 @@ const api = {
   },
   async verifyDescriptors(list: unknown[], now: number) {
     return (await getCore()).verifyDescriptors(list, now);
+  },
+  async sealCover(bucket: number) {
+    return (await getCore()).sealCover(bucket);
+  },
+  async signCoverRetrieval(relayId: string, after?: string) {
+    return (await getCore()).signCoverRetrieval(relayId, after);
+  },
+  async sealForward(destination: { id: string; publicKey: string }, req: ForwardRequest) {
+    return (await getCore()).sealForward(destination, req);
+  },
+  async openForward(token: string, response?: unknown) {
+    return (await getCore()).openForward(token, response);
   },
   async droppedCount() {
     return (await getCore()).droppedCount();

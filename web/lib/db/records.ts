@@ -70,6 +70,10 @@ export interface ServerRecord {
   failures: number;
   lastFailureAt?: number;
   version?: string;
+  /** Drop detection: self-copies sent through this relay (as TX) that never came back, in a row. */
+  misses?: number;
+  /** Avoided as TX until then: it accepted packets that never reached our RX relay. */
+  suspectUntil?: number;
 }
 
 export interface CounterRecord {
@@ -141,6 +145,7 @@ export function validServer(v: unknown): ServerRecord | undefined {
   if (!optNum(v.load) || !optNum(v.lastSeen) || !optNum(v.lastFailureAt)) return undefined;
   if (v.keyChanged !== undefined && typeof v.keyChanged !== 'boolean') return undefined;
   if (v.version !== undefined && !isStr(v.version, 64)) return undefined;
+  if (!optNum(v.misses) || !optNum(v.suspectUntil)) return undefined;
   return v as unknown as ServerRecord;
 }
 
@@ -157,6 +162,10 @@ export interface Settings {
   choice: { tx?: string; rx?: string; at: number };
   /** Calls: relay-only ICE through TURN, so the other side never learns our IP address. */
   calls: { hideAddress: boolean };
+  /** Cover traffic level (domain/cover.ts COVER_LEVELS id). */
+  cover: string;
+  /** Dual proxy wanted (used when enough relays are known). */
+  proxy: boolean;
 }
 
 export const settingValidators: { [K in keyof Settings]: (v: unknown) => Settings[K] | undefined } = {
@@ -176,6 +185,12 @@ export const settingValidators: { [K in keyof Settings]: (v: unknown) => Setting
     if (isStr(v.tx, 512)) out.tx = v.tx;
     if (isStr(v.rx, 512)) out.rx = v.rx;
     return out;
+  },
+  cover(v) {
+    return isStr(v, 16) && /^[a-z]+$/.test(v) ? v : undefined;
+  },
+  proxy(v) {
+    return typeof v === 'boolean' ? v : undefined;
   },
   calls(v) {
     if (!isObj(v) || typeof v.hideAddress !== 'boolean') return undefined;

@@ -47,3 +47,33 @@ export function initials(name: string): string {
   const second = parts.length > 1 ? (parts.at(-1)?.[0] ?? '') : '';
   return (first + second).toUpperCase();
 }
+
+/**
+ * A small JPEG data URL of a picture for a contact sync message (kept under
+ * `maxChars` so the sealed packet stays in a small bucket); undefined when
+ * even the smallest try does not fit.
+ */
+export async function thumbnailDataUrl(picture: Blob, maxChars: number): Promise<string | undefined> {
+  let bmp: ImageBitmap;
+  try {
+    bmp = await createImageBitmap(picture);
+  } catch {
+    return undefined;
+  }
+  try {
+    for (const [size, q] of [[64, 0.75], [48, 0.6], [32, 0.5]] as const) {
+      const canvas = document.createElement('canvas');
+      canvas.width = size;
+      canvas.height = size;
+      const ctx = canvas.getContext('2d');
+      if (!ctx) return undefined;
+      const { sx, sy, side } = centreSquare(bmp.width, bmp.height);
+      ctx.drawImage(bmp, sx, sy, side, side, 0, 0, size, size);
+      const url = canvas.toDataURL('image/jpeg', q);
+      if (url.startsWith('data:image/jpeg;base64,') && url.length <= maxChars) return url;
+    }
+    return undefined;
+  } finally {
+    bmp.close();
+  }
+}

@@ -33,6 +33,11 @@ export interface Choice {
   rx?: string;
   /** True when only one relay is usable and it must do both jobs. */
   shared: boolean;
+  /** Dual proxy: TX traffic goes client → txProxy → tx, RX polling client → rxProxy → rx. */
+  txProxy?: string;
+  rxProxy?: string;
+  /** off: not wanted; full: four distinct relays; shared: one proxy for both; unavailable: wanted, too few relays. */
+  proxyMode?: 'off' | 'full' | 'shared' | 'unavailable';
 }
 
 /**
@@ -43,14 +48,35 @@ export interface Choice {
 export function chooseRelays(servers: ServerRecord[], now: number, keepRx?: string): Choice {
   const ranked = rank(servers, now);
   if (ranked.length === 0) return { shared: false };
+  // A relay suspected of dropping (drop-watch.ts) is the last resort as TX.
+  const suspect = (s: ServerRecord) => s.suspectUntil !== undefined && s.suspectUntil > now;
+  const txOrder = [...ranked.filter((s) => !suspect(s)), ...ranked.filter(suspect)];
   const rxKept = keepRx ? ranked.find((s) => s.url === keepRx) : undefined;
   if (rxKept && ranked.length > 1) {
-    const tx = ranked.find((s) => s.url !== rxKept.url)!;
-    return { tx: tx.url, rx: rxKept.url, shared: false };
+    const tx = txOrder.find((s) => s.url !== rxKept.url)!;
+    if (!suspect(tx) || txOrder.every(suspect)) return { tx: tx.url, rx: rxKept.url, shared: false };
   }
-  const tx = ranked[0]!;
-  const rx = ranked.find((s) => s.url !== tx.url);
+  const tx = txOrder[0]!;
+  const rx = (rxKept && rxKept.url !== tx.url ? rxKept : undefined) ?? ranked.find((s) => s.url !== tx.url);
   return rx ? { tx: tx.url, rx: rx.url, shared: false } : { tx: tx.url, rx: tx.url, shared: true };
+}
+
+/**
+ * Picks the two proxies of the dual proxy among relays we can seal to (id and
+ * pinned key known), other than TX and RX. Two distinct ones when there are;
+ * one shared by TX and RX when there is one; none (and `unavailable`) otherwise.
+ */
+export const PROXY_MIN_RELAYS = 4;
+export function chooseProxies(servers: ServerRecord[], now: number, c: Choice, wanted: boolean): Choice {
+  const base: Choice = { tx: c.tx, rx: c.rx, shared: c.shared };
+  if (c.tx === undefined) delete base.tx;
+  if (c.rx === undefined) delete base.rx;
+  if (!wanted) return { ...base, proxyMode: 'off' };
+  const usableTargets = (u: string | undefined) => servers.some((s) => s.url === u && s.id && s.publicKey);
+  const candidates = rank(servers, now).filter((s) => s.url !== c.tx && s.url !== c.rx && s.id && s.publicKey);
+  if (!c.tx || !c.rx || c.shared || !usableTargets(c.tx) || !usableTargets(c.rx) || candidates.length === 0) return { ...base, proxyMode: 'unavailable' };
+  if (candidates.length === 1) return { ...base, txProxy: candidates[0]!.url, rxProxy: candidates[0]!.url, proxyMode: 'shared' };
+  return { ...base, txProxy: candidates[0]!.url, rxProxy: candidates[1]!.url, proxyMode: 'full' };
 }
 
 export type PinVerdict = 'new' | 'same' | 'changed';

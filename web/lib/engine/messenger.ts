@@ -1,6 +1,11 @@
 import type { AppStore } from '../db/store.ts';
 import type { ContactRecord, MessageRecord, OutboxRecord } from '../db/records.ts';
-import { readReceipt, readSyncExtra, uuidV4 } from '../domain/messages.ts';
+import { readReceipt, uuidV4 } from '../domain/messages.ts';
+import { bucketOfMessage } from '../domain/cover.ts';
+import { DropWatch } from '../domain/drop-watch.ts';
+import { newerThan, parseSync, pictureToBlob, syncExtra, type SyncOp } from '../domain/sync.ts';
+import { PROXY_FAILED } from '../net/proxy.ts';
+import type { CoverTraffic } from './cover.ts';
 import { afterFailure, due, expired, permanentFailure } from '../domain/outbox.ts';
 import { parseFrame, subscribeUrl } from '../net/frames.ts';
 import { getMessages, postMessage, RelayError } from '../net/relay-api.ts';
@@ -35,6 +40,12 @@ export class Messenger {
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   #receiving: Promise<void> = Promise.resolve();
   #stopped = true;
+  /** Cover traffic; real sends ride its schedule (set by the app). */
+  cover: CoverTraffic | undefined;
+  /** Self-copies sent and not yet seen back through RX: client-side drop detection. */
+  readonly #drops = new DropWatch<OutboxRecord[]>();
+  readonly #selfCopies = new Map<string, OutboxRecord[]>();
+  #dropTimer: ReturnType<typeof setTimeout> | undefined;
   /** Call signalling from a known contact (web/lib/calls validates the content). */
   onCall: ((contact: ContactRecord, content: string, sentAt: number) => void) | undefined;
 
@@ -59,6 +70,7 @@ export class Messenger {
     clearTimeout(this.#pollTimer);
     clearTimeout(this.#reconnectTimer);
     clearTimeout(this.#flushTimer);
+    clearTimeout(this.#dropTimer);
     this.#setConnection('offline');
   }
 
@@ -76,13 +88,58 @@ export class Messenger {
     ]);
     await this.store.upsertMessage(msg);
     const base = { contact: contact.id, uuid, createdAt: this.now(), attempts: 0, nextAttemptAt: 0 };
-    await this.store.putOutbox([
+    const rows: OutboxRecord[] = [
       { ...base, id: toThem.id, role: 'message', packet: toThem.packet },
       { ...base, id: toMe.id, role: 'self', packet: toMe.packet },
-    ]);
+    ];
+    await this.store.putOutbox(rows);
+    this.#rememberSelfCopy(toMe.id, rows);
+    this.cover?.buckets.add(bucketOfMessage(toThem.packet.message));
     this.notify('messages', contact.id);
-    void this.flush();
+    void this.#rideThenFlush();
     return msg;
+  }
+
+  /**
+   * A sealed self-addressed control message for our other devices (contacts,
+   * read state; domain/sync.ts). Queued like any packet.
+   */
+  async sendSync(op: SyncOp): Promise<void> {
+    const me = this.#requireMe();
+    const sealed = await this.crypto.seal(me.publicKey, { content: '', kind: 'sync', uuid: uuidV4(), timestamp: new Date(this.now()).toISOString(), extra: syncExtra(op) });
+    await this.store.putOutbox([
+      { id: sealed.id, contact: me.fingerprint, uuid: sealed.plaintext.uuid, role: 'self', packet: sealed.packet, createdAt: this.now(), attempts: 0, nextAttemptAt: 0 },
+    ]);
+    void this.#rideThenFlush();
+  }
+
+  /** Real sends take the next cover slot when it is close (domain/cover.ts RIDE_MS). */
+  async #rideThenFlush(): Promise<void> {
+    await this.cover?.ride();
+    await this.flush();
+  }
+
+  #rememberSelfCopy(id: string, rows: OutboxRecord[]): void {
+    if (this.#selfCopies.size >= 200) this.#selfCopies.delete(this.#selfCopies.keys().next().value!);
+    this.#selfCopies.set(id, rows);
+  }
+
+  /** Self-copies past the bound: blame the TX relay they went through, send again through the (new) TX. */
+  async #checkDrops(): Promise<void> {
+    clearTimeout(this.#dropTimer);
+    if (this.#stopped) return;
+    // Nothing comes back while RX is unreachable: that is no evidence against TX.
+    if (this.connection !== 'offline') {
+      const late = this.#drops.overdue(this.now());
+      for (const tx of new Set(late.map((w) => w.tx))) await this.servers.missed(tx);
+      const again = late.flatMap((w) => w.payload).map((r) => ({ ...r, attempts: 0, nextAttemptAt: 0 }));
+      if (again.length) {
+        await this.store.putOutbox(again);
+        void this.flush(true);
+      }
+    }
+    const next = this.#drops.nextDeadline();
+    if (next !== undefined) this.#dropTimer = setTimeout(() => void this.#checkDrops(), Math.max(500, next - this.now() + 100));
   }
 
   /** Sends a read receipt for messages we have shown (best effort, no self-copy). */
@@ -159,8 +216,13 @@ export class Messenger {
           continue;
         }
         try {
-          await postMessage(tx, row.packet);
+          await postMessage(tx, row.packet, await this.servers.via('tx'));
           await this.#finish(row, 'sent');
+          const watched = this.#selfCopies.get(row.id);
+          if (watched) {
+            this.#drops.watch(row.id, tx, this.now(), watched);
+            if (this.#drops.size === 1) void this.#checkDrops();
+          }
         } catch (e) {
           const err = e instanceof RelayError ? e : new RelayError(0, 'network', String(e));
           if (err.status !== 0 && permanentFailure(err.status)) {
@@ -169,7 +231,7 @@ export class Messenger {
           }
           await this.store.putOutbox([afterFailure(row, this.now(), `${err.code}: ${err.message}`)]);
           if (typeof navigator !== 'undefined' && navigator.onLine === false) return;
-          await this.servers.failed(tx);
+          await this.servers.failed(err.code === PROXY_FAILED ? (this.servers.choice.txProxy ?? tx) : tx);
           broke = true;
           break;
         }
@@ -195,6 +257,13 @@ export class Messenger {
     if (!rx) {
       this.#setConnection('offline');
       this.#schedulePoll(POLL_FALLBACK_MS);
+      return;
+    }
+    // Dual proxy: a WebSocket cannot go through the proxy, so RX is polled through it instead.
+    if (this.servers.choice.rxProxy) {
+      this.#closeWs();
+      this.#setConnection('polling');
+      await this.poll();
       return;
     }
     // #wsUrl is set synchronously when a socket starts opening, so concurrent
@@ -272,7 +341,7 @@ export class Messenger {
       for (let page = 0; page < MAX_PAGES; page++) {
         const cursors = (await this.store.getSetting('cursors')) ?? {};
         const { header } = await this.crypto.signRetrieval(id);
-        const res = await getMessages(rx, header, cursors[id]);
+        const res = await getMessages(rx, header, cursors[id], 200, await this.servers.via('rx'));
         await this.#enqueueReceive(res.messages, rx, id, res.cursor);
         if (!res.more || !res.cursor) break;
       }
@@ -282,7 +351,7 @@ export class Messenger {
       if (rx && e instanceof RelayError && e.status === 0) {
         this.#setConnection('offline');
         if (typeof navigator === 'undefined' || navigator.onLine !== false) {
-          await this.servers.failed(rx);
+          await this.servers.failed(e.code === PROXY_FAILED ? (this.servers.choice.rxProxy ?? rx) : rx);
           if (this.servers.choice.rx && this.servers.choice.rx !== rx) {
             void this.reconnect();
             return;
@@ -317,6 +386,11 @@ export class Messenger {
   async #handle(m: RelayMessage): Promise<void> {
     const me = this.#requireMe();
     if (m.packet.recipient !== me.publicKey) return;
+    const via = this.#drops.arrived(m.id);
+    if (via) {
+      this.#selfCopies.delete(m.id);
+      void this.servers.arrived(via);
+    }
     if (await this.store.hasSeen(m.id)) return;
     const r = await this.crypto.open(m.packet);
     await this.store.markSeen(m.id, this.now());
@@ -331,9 +405,10 @@ export class Messenger {
     if (msg.kind === 'sync') {
       // Our own self-copy: only accepted when we signed it.
       if (msg.sender !== me.publicKey) return this.#drop('sync_not_self');
-      const extra = readSyncExtra(msg.extra);
-      if (!extra) return this.#drop('bad_sync');
-      const contact = await this.#contactFor(extra.to, false);
+      const op = parseSync(msg.extra);
+      if (!op) return this.#drop('bad_sync');
+      if (op.type !== 'message') return this.#applySync(op);
+      const contact = await this.#contactFor(op.to, false);
       const res = await this.store.upsertMessage({ contact: contact.id, uuid: msg.uuid, dir: 'out', text: msg.content, time, storedAt: this.now(), state: 'delivered' });
       if (res.inserted || res.record.state === 'delivered') this.notify('messages', contact.id);
       return;
@@ -358,6 +433,41 @@ export class Messenger {
     const contact = await this.#contactFor(msg.sender, true);
     await this.store.upsertMessage({ contact: contact.id, uuid: msg.uuid, dir: 'in', text: msg.content, time, storedAt: this.now(), state: 'delivered' });
     this.notify('messages', contact.id);
+    this.notify('contacts');
+  }
+
+  /** A contact or read-state change made on another of our devices. */
+  async #applySync(op: Exclude<SyncOp, { type: 'message' }>): Promise<void> {
+    const me = this.#requireMe();
+    if (op.key === me.publicKey) return;
+    const { fingerprint } = await this.crypto.fingerprint(op.key);
+    if (op.type === 'read') {
+      const c = await this.store.contact(fingerprint);
+      if (c && c.unread > 0 && (c.lastMessageAt ?? 0) <= op.upTo) {
+        await this.store.markRead(fingerprint);
+        this.notify('contacts');
+      }
+      return;
+    }
+    const existing = await this.store.contact(fingerprint);
+    if (!newerThan(op, existing)) return;
+    if (op.deleted) {
+      if (existing) await this.store.deleteContact(fingerprint);
+      this.notify('contacts');
+      return;
+    }
+    const c: ContactRecord = existing
+      ? { ...existing, name: op.name, updatedAt: op.at }
+      : { id: fingerprint, name: op.name, publicKey: op.key, relays: [], createdAt: op.at, updatedAt: op.at, unread: 0 };
+    delete c.unknown;
+    if (op.picture) {
+      try {
+        c.picture = pictureToBlob(op.picture);
+      } catch {
+        delete c.picture;
+      }
+    } else delete c.picture;
+    await this.store.putContact(c);
     this.notify('contacts');
   }
 

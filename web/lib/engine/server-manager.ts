@@ -1,7 +1,9 @@
 import type { AppStore } from '../db/store.ts';
 import type { ServerRecord, ServerSource } from '../db/records.ts';
-import { checkPin, chooseRelays, normalise, recordFailure, recordSuccess, seedList, type Choice } from '../domain/servers.ts';
-import { getServers, getStatus } from '../net/relay-api.ts';
+import { checkPin, chooseProxies, chooseRelays, normalise, recordFailure, recordSuccess, seedList, type Choice } from '../domain/servers.ts';
+import { afterMiss } from '../domain/drop-watch.ts';
+import { getServers, getStatus, type Forward } from '../net/relay-api.ts';
+import { forwardVia } from '../net/proxy.ts';
 import type { CryptoPort, Notify } from './ports.ts';
 
 const MAX_SERVERS = 64;
@@ -15,6 +17,8 @@ const offline = (): boolean => typeof navigator !== 'undefined' && navigator.onL
 export class ServerManager {
   choice: Choice = { shared: false };
   warnings: string[] = [];
+  /** Dual proxy wanted (setting, on unless the user turned it off). */
+  proxyWanted = true;
   #busy: Promise<void> | undefined;
 
   constructor(
@@ -27,8 +31,10 @@ export class ServerManager {
   async seed(origin: string | undefined, bundled: unknown): Promise<void> {
     const known = new Set((await this.store.servers()).map((s) => s.url));
     for (const { url, source } of seedList(origin, bundled)) if (!known.has(url)) await this.store.putServer({ url, source, failures: 0 });
+    this.proxyWanted = (await this.store.getSetting('proxy')) ?? true;
     const saved = await this.store.getSetting('choice');
-    if (saved) this.choice = { ...saved, shared: saved.tx !== undefined && saved.tx === saved.rx };
+    // Proxies are re-derived at once, so a restart never talks to TX/RX directly before the first refresh.
+    if (saved) this.choice = chooseProxies(await this.store.servers(), this.now(), { ...saved, shared: saved.tx !== undefined && saved.tx === saved.rx }, this.proxyWanted);
   }
 
   async add(url: string, source: ServerSource): Promise<boolean> {
@@ -117,8 +123,9 @@ export class ServerManager {
   }
 
   async rechoose(): Promise<Choice> {
-    const next = chooseRelays(await this.store.servers(), this.now(), this.choice.rx);
-    const changed = next.tx !== this.choice.tx || next.rx !== this.choice.rx;
+    const servers = await this.store.servers();
+    const next = chooseProxies(servers, this.now(), chooseRelays(servers, this.now(), this.choice.rx), this.proxyWanted);
+    const changed = next.tx !== this.choice.tx || next.rx !== this.choice.rx || next.txProxy !== this.choice.txProxy || next.rxProxy !== this.choice.rxProxy;
     this.choice = next;
     const saved: { tx?: string; rx?: string; at: number } = { at: this.now() };
     if (next.tx) saved.tx = next.tx;
@@ -126,6 +133,43 @@ export class ServerManager {
     await this.store.setSetting('choice', saved);
     this.notify(changed ? 'route' : 'servers');
     return next;
+  }
+
+  async setProxy(on: boolean): Promise<void> {
+    this.proxyWanted = on;
+    await this.store.setSetting('proxy', on);
+    await this.rechoose();
+  }
+
+  /**
+   * How to reach the current TX or RX relay: a Forward through its proxy when
+   * the dual proxy is in use, undefined for a direct call.
+   */
+  async via(role: 'tx' | 'rx'): Promise<Forward | undefined> {
+    const proxy = role === 'tx' ? this.choice.txProxy : this.choice.rxProxy;
+    const target = role === 'tx' ? this.choice.tx : this.choice.rx;
+    if (!proxy || !target) return undefined;
+    const s = (await this.store.servers()).find((x) => x.url === target);
+    if (!s?.id || !s.publicKey) return undefined;
+    return forwardVia(this.crypto, proxy, { id: s.id, publicKey: s.publicKey });
+  }
+
+  /** Drop detection: a self-copy sent through `tx` never came back. Enough misses in a row make it suspect. */
+  async missed(tx: string): Promise<void> {
+    let suspect = false;
+    await this.store.updateServer(tx, (s) => {
+      if (!s) return undefined;
+      const m = afterMiss(s.misses, this.now());
+      suspect = m.suspectUntil !== undefined;
+      return { ...s, ...m };
+    });
+    if (suspect) this.#warn(`Relay ${tx} accepted messages that never arrived: it is avoided for sending for now.`);
+    await this.rechoose();
+  }
+
+  /** A self-copy sent through `tx` came back: its miss streak ends. */
+  async arrived(tx: string): Promise<void> {
+    await this.store.updateServer(tx, (s) => (s && s.misses ? { ...s, misses: 0 } : undefined));
   }
 
   /** A call to `url` failed: count it and move traffic elsewhere. */

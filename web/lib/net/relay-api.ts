@@ -1,4 +1,5 @@
 import type { ClientMessagePacket } from '$protocol/packets.ts';
+import type { ForwardRequest } from '$protocol/forward.ts';
 import { parseErrorBody, parseMessagePage, parseStatus, type MessagePage, type RelayStatus } from './wire.ts';
 
 /** A failed relay call. `status` 0 means the network (or a timeout), not the relay, failed. */
@@ -40,21 +41,32 @@ async function call(url: string, init: RequestInit = {}): Promise<unknown> {
 
 const join = (base: string, path: string): string => base.replace(/\/+$/, '') + path;
 
-export async function postMessage(base: string, packet: ClientMessagePacket): Promise<{ id: string; duplicate: boolean }> {
-  const body = await call(join(base, '/v1/messages'), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(packet),
-  });
+/**
+ * Runs one request at a destination relay through a proxy relay (dual proxy,
+ * web/lib/net/proxy.ts builds it): resolves with the destination's JSON body
+ * or throws a RelayError with the destination's (or the proxy's) status.
+ */
+export type Forward = (req: ForwardRequest) => Promise<unknown>;
+
+export async function postMessage(base: string, packet: ClientMessagePacket, forward?: Forward): Promise<{ id: string; duplicate: boolean }> {
+  const body = forward
+    ? await forward({ method: 'POST', path: '/v1/messages', body: packet })
+    : await call(join(base, '/v1/messages'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(packet),
+      });
   const o = body as { id?: unknown; duplicate?: unknown } | undefined;
   if (!o || typeof o.id !== 'string') throw new RelayError(200, 'bad_answer', 'relay did not return an id');
   return { id: o.id, duplicate: o.duplicate === true };
 }
 
-export async function getMessages(base: string, header: string, after?: string, limit = 200): Promise<MessagePage> {
+export async function getMessages(base: string, header: string, after?: string, limit = 200, forward?: Forward): Promise<MessagePage> {
   const q = new URLSearchParams({ limit: String(limit) });
   if (after) q.set('after', after);
-  const body = await call(join(base, `/v1/messages?${q}`), { headers: { 'x-retrieval': header } });
+  const body = forward
+    ? await forward({ method: 'GET', path: `/v1/messages?${q}`, retrieval: header })
+    : await call(join(base, `/v1/messages?${q}`), { headers: { 'x-retrieval': header } });
   const page = parseMessagePage(body);
   if (!page) throw new RelayError(200, 'bad_answer', 'relay returned a malformed message page');
   return page;
@@ -71,4 +83,39 @@ export async function getServers(base: string): Promise<unknown[]> {
   const body = (await call(join(base, '/v1/servers'))) as { type?: unknown; servers?: unknown } | undefined;
   if (!body || body.type !== 'server_list_response' || !Array.isArray(body.servers)) return [];
   return body.servers.slice(0, 256);
+}
+
+/**
+ * POST /v1/forward on a proxy. `fromDestination` is false when the proxy
+ * itself refused (no X-Forward-Origin header), so the caller blames the right relay.
+ */
+export async function postForward(proxy: string, packet: { to: string; envelope: string }): Promise<{ body: unknown; fromDestination: boolean }> {
+  let res: Response;
+  try {
+    res = await fetch(join(proxy, '/v1/forward'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(packet),
+      signal: AbortSignal.timeout(TIMEOUT_MS * 2),
+      cache: 'no-store',
+      credentials: 'omit',
+      referrerPolicy: 'no-referrer',
+    });
+  } catch (e) {
+    throw new RelayError(0, 'network', e instanceof Error ? e.message : String(e));
+  }
+  const text = await res.text();
+  if (text.length > MAX_BODY) throw new RelayError(res.status, 'too_large', 'proxy answer too large');
+  let body: unknown;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    throw new RelayError(res.status, 'bad_json', `proxy answered ${res.status} with non-JSON`);
+  }
+  const fromDestination = res.headers.get('x-forward-origin') === 'destination';
+  if (!res.ok) {
+    const e = parseErrorBody(body);
+    throw new RelayError(res.status, e?.code ?? 'http_error', `${fromDestination ? 'destination' : 'proxy'}: ${e?.message ?? `HTTP ${res.status}`}`);
+  }
+  return { body, fromDestination };
 }

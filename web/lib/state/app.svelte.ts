@@ -6,6 +6,10 @@ import { Messenger, type Connection } from '../engine/messenger.ts';
 import type { ChangeKind } from '../engine/ports.ts';
 import { ServerManager } from '../engine/server-manager.ts';
 import type { Choice } from '../domain/servers.ts';
+import { CoverTraffic } from '../engine/cover.ts';
+import { coverLevel, type CoverLevel } from '../domain/cover.ts';
+import { MAX_SYNC_PICTURE } from '../domain/sync.ts';
+import { thumbnailDataUrl } from '../domain/images.ts';
 import { CallState } from '../calls/call.svelte.ts';
 import { loadIcePlan } from '../calls/ice-config.ts';
 import type { MessageRecord } from '../db/records.ts';
@@ -41,6 +45,11 @@ export class AppState {
   /** Bumped on every change to a conversation, so open chats reload. */
   messageVersion = $state<Record<string, number>>({});
   engine = $state('');
+  /** Cover traffic level and what it sent this session (settings shows both). */
+  cover = $state<CoverLevel>(coverLevel(undefined));
+  coverSent = $state({ post: 0, get: 0 });
+  /** Dual proxy wanted (the route shows whether it is in use). */
+  proxyWanted = $state(true);
 
   unreadTotal = $derived(this.contacts.reduce((n, c) => n + c.unread, 0));
 
@@ -58,6 +67,7 @@ export class AppState {
   #crypto: Crypto | undefined;
   #servers: ServerManager | undefined;
   #messenger: Messenger | undefined;
+  #cover: CoverTraffic | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #started = false;
   #channel: BroadcastChannel | undefined;
@@ -105,6 +115,7 @@ export class AppState {
       };
       this.#servers = new ServerManager(this.store, this.crypto, notify);
       this.#messenger = new Messenger(this.store, this.crypto, this.#servers, notify);
+      this.#cover = this.#messenger.cover = new CoverTraffic(this.store, this.crypto, this.#servers);
       this.#messenger.onCall = (contact, content, sentAt) => void this.calls.receive(contact, content, sentAt);
       this.engine = await this.crypto.engine();
       const [id, profile] = await Promise.all([this.crypto.identity(), this.store.getSetting('profile')]);
@@ -174,6 +185,14 @@ export class AppState {
     await Promise.all([this.#reloadContacts(), this.#reloadCounters()]);
     const p = this.profile!;
     this.#messenger!.start({ publicKey: p.publicKey, fingerprint: p.fingerprint });
+    const cover = this.#cover!;
+    await cover.start();
+    this.cover = cover.level;
+    this.proxyWanted = this.#servers!.proxyWanted;
+    // Cover traffic only while the app is visible: battery and data stay reasonable.
+    const vis = () => cover.setVisible(document.visibilityState !== 'hidden');
+    document.addEventListener('visibilitychange', vis);
+    vis();
     void this.#servers!.refresh().then(() => this.#reloadServers());
     clearInterval(this.#timer);
     this.#timer = setInterval(() => {
@@ -194,6 +213,7 @@ export class AppState {
     delete c.unknown;
     if (picture) c.picture = picture;
     await this.store.putContact(c);
+    void this.#syncContact(c.id);
     for (const r of inv.relays) await this.#servers?.add(r, 'invite');
     await this.#reloadContacts();
     this.#channel?.postMessage({ kind: 'contacts' });
@@ -210,11 +230,39 @@ export class AppState {
       delete next.unknown;
       return next;
     });
+    void this.#syncContact(id);
     await this.#reloadContacts();
     this.#channel?.postMessage({ kind: 'contacts' });
   }
 
+  /** Tells our other devices about a contact change (sealed self-addressed sync, domain/sync.ts). */
+  async #syncContact(id: string, deleted = false): Promise<void> {
+    const c = await this.store.contact(id);
+    if (!c || c.unknown || !this.#messenger) return;
+    const picture = !deleted && c.picture ? await thumbnailDataUrl(c.picture, MAX_SYNC_PICTURE) : undefined;
+    const op = { type: 'contact' as const, key: c.publicKey, name: c.name, at: deleted ? Date.now() : c.updatedAt };
+    await this.#messenger.sendSync(deleted ? { ...op, deleted: true } : picture ? { ...op, picture } : op).catch((e) => console.warn('meshchat: sync failed', e));
+  }
+
+  /** We read a conversation: our other devices clear its unread count too. */
+  async syncRead(c: ContactRecord): Promise<void> {
+    if (c.unknown || c.lastMessageAt === undefined) return;
+    await this.#messenger?.sendSync({ type: 'read', key: c.publicKey, upTo: c.lastMessageAt }).catch(() => {});
+  }
+
+  async setCover(id: CoverLevel['id']): Promise<void> {
+    await this.#cover?.setLevel(id);
+    if (this.#cover) this.cover = this.#cover.level;
+  }
+
+  async setProxy(on: boolean): Promise<void> {
+    await this.serverManager.setProxy(on);
+    this.proxyWanted = on;
+    await this.#reloadServers();
+  }
+
   async deleteContact(id: string): Promise<void> {
+    await this.#syncContact(id, true);
     await this.store.deleteContact(id);
     await this.#reloadContacts();
     this.#channel?.postMessage({ kind: 'contacts' });
@@ -287,6 +335,7 @@ export class AppState {
       this.warnings = this.#servers.warnings;
     }
     if (this.#messenger) this.connection = this.#messenger.connection;
+    if (this.#cover) this.coverSent = { ...this.#cover.sent };
   }
   async #reloadCounters(): Promise<void> {
     this.counters = await this.store.counters();

@@ -73,5 +73,6 @@ export class Conversation {
     await this.app.store.markRead(c.id);
     this.app.contacts = this.app.contacts.map((x) => (x.id === c.id ? { ...x, unread: 0 } : x));
     if (!c.unknown) void this.app.messenger.sendReceipt(c, incoming.map((m) => m.uuid)).catch(() => {});
+    void this.app.syncRead(c);
   }
 }
