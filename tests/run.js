@@ -62,7 +62,8 @@ for (const project of ['unit', 'relay']) {
   if (existsSync(report)) {
     const j = JSON.parse(readFileSync(report, 'utf8'));
     totals.passed += j.numPassedTests ?? 0;
-    totals.failed += (j.numFailedTests ?? 0) + (j.numFailedTestSuites ?? 0);
+    // A file that fails to load has no failed tests but must still count.
+    totals.failed += j.numFailedTests || j.numFailedTestSuites || 0;
     totals.skipped += (j.numPendingTests ?? 0) + (j.numTodoTests ?? 0);
     if (code !== 0 && !j.numFailedTests && !j.numFailedTestSuites) hardFailure = true;
   } else if (code !== 0) hardFailure = true;
