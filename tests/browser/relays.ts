@@ -75,8 +75,8 @@ export async function startRelay(port: number, peers: number[] = [], extra: stri
 }
 
 /** Two relays peered with each other (the mesh carries messages between them). */
-export async function startMesh(n: number): Promise<Relay[]> {
+export async function startMesh(n: number, extra: (i: number) => string[] = () => []): Promise<Relay[]> {
   const ports: number[] = [];
   for (let i = 0; i < n; i++) ports.push(await freePort());
-  return Promise.all(ports.map((p) => startRelay(p, ports.filter((q) => q !== p))));
+  return Promise.all(ports.map((p, i) => startRelay(p, ports.filter((q) => q !== p), extra(i))));
 }

@@ -14,6 +14,8 @@ import type { ServerManager } from './server-manager.ts';
 export class CoverTraffic {
   level: CoverLevel = coverLevel(undefined);
   sent = { post: 0, get: 0 };
+  /** Called after each fake goes out (the settings page shows the counts). */
+  onSent: (() => void) | undefined;
   readonly buckets = new BucketMix();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #nextSlotAt: number | undefined;
@@ -105,6 +107,7 @@ export class CoverTraffic {
     if (!tx) return;
     const { packet } = await this.crypto.sealCover(this.buckets.pick(this.random()));
     this.sent.post++;
+    this.onSent?.();
     await postMessage(tx, packet, await this.servers.via('tx'));
   }
 
@@ -117,6 +120,7 @@ export class CoverTraffic {
     const cursor = ((await this.store.getSetting('cursors')) ?? {})[id];
     const { header } = await this.crypto.signCoverRetrieval(id);
     this.sent.get++;
+    this.onSent?.();
     await getMessages(rx, header, cursor, 200, await this.servers.via('rx'));
   }
 }

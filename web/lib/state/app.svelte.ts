@@ -116,6 +116,7 @@ export class AppState {
       this.#servers = new ServerManager(this.store, this.crypto, notify);
       this.#messenger = new Messenger(this.store, this.crypto, this.#servers, notify);
       this.#cover = this.#messenger.cover = new CoverTraffic(this.store, this.crypto, this.#servers);
+      this.#cover.onSent = () => (this.coverSent = { ...this.#cover!.sent });
       this.#messenger.onCall = (contact, content, sentAt) => void this.calls.receive(contact, content, sentAt);
       this.engine = await this.crypto.engine();
       const [id, profile] = await Promise.all([this.crypto.identity(), this.store.getSetting('profile')]);
