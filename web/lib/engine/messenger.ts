@@ -131,7 +131,7 @@ export class Messenger {
     // Nothing comes back while RX is unreachable: that is no evidence against TX.
     if (this.connection !== 'offline') {
       const late = this.#drops.overdue(this.now());
-      for (const tx of new Set(late.map((w) => w.tx))) await this.servers.missed(tx);
+      for (const w of late) await this.servers.missed(w.tx);
       const again = late.flatMap((w) => w.payload).map((r) => ({ ...r, attempts: 0, nextAttemptAt: 0 }));
       if (again.length) {
         await this.store.putOutbox(again);
