@@ -1,7 +1,12 @@
 // Page helpers for the PWA browser tests: drive the UI the way a person would.
 import { expect, type Page } from '@playwright/test';
 
-export const SHOTS = 'docs/screenshots';
+/**
+ * Screenshots of every main screen. They go to test-results/ so a test run
+ * leaves the tree clean; `UPDATE_SCREENSHOTS=1 npm test` refreshes the ones
+ * the README shows in docs/screenshots.
+ */
+export const SHOTS = process.env.UPDATE_SCREENSHOTS ? 'docs/screenshots' : 'test-results/screenshots';
 
 export async function createIdentity(page: Page, base: string, name: string): Promise<void> {
   await page.goto(`${base}/`);
