@@ -147,6 +147,17 @@ test('(b) with the dual proxy on, TX and RX relays never see the client address'
     const forwards = all.filter((r) => r.route === 'forward');
     expect(forwards.every((r) => r.remote_address === '127.0.0.1')).toBe(true);
     expect(new Set(forwards.map((r) => r.content_length)).size).toBeLessThanOrEqual(4);
+
+    // Control: the same check catches a client that talks to its relays directly.
+    await settings(a.page);
+    await a.page.getByTestId('proxy-toggle').uncheck();
+    await expect(a.page.getByTestId('proxy-mode')).toHaveAttribute('data-mode', 'off');
+    recs.forEach(clearRecords);
+    await a.page.goto(`${relays[0]!.url}/#/`);
+    await openChat(a.page, 'Bob');
+    await send(a.page, 'direct this time');
+    await expect(bubble(b.page, 'direct this time', 'in')).toBeVisible({ timeout: 40_000 });
+    expect(recs.flatMap(records).filter((r) => MESSAGE_ROUTES.includes(r.route) && r.remote_address === '127.0.0.1').length).toBeGreaterThan(0);
   } finally {
     for (const c of contexts) await c.close();
     await Promise.all(relays.map((r) => r.stop()));

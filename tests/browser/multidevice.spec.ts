@@ -82,9 +82,14 @@ test('(c) two devices of one user and a contact: same conversation and contact l
 
     // A rename on the second device reaches the first.
     await two.page.getByRole('link', { name: /contact details/ }).click();
+    await two.page.getByTestId('picture-input').setInputFiles({ name: 'bob.png', mimeType: 'image/png', buffer: readFileSync('static/icon-512.png') });
     await two.page.getByLabel('Name').fill('Bob B.');
     await two.page.getByRole('button', { name: 'Save' }).click();
-    await expect(one.page.getByTestId('conversation').filter({ hasText: 'Bob B.' })).toBeVisible({ timeout: 30_000 });
+    const row = one.page.getByTestId('conversation').filter({ hasText: 'Bob B.' });
+    await expect(row).toBeVisible({ timeout: 30_000 });
+    // The picture travels as a small JPEG inside the sync message.
+    const img = row.locator('img.avatar');
+    await expect.poll(() => img.evaluate((i: HTMLImageElement) => i.complete && i.naturalWidth).catch(() => 0), { timeout: 15_000 }).toBe(64);
     await two.page.goto(`${B}/#/`);
     await openChat(two.page, 'Bob B.');
     await expect(one.page.getByTestId('chat-name')).toHaveText('Bob B.');
