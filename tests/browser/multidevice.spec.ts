@@ -102,6 +102,18 @@ test('(c) two devices of one user and a contact: same conversation and contact l
     expect(await contactNames(one.page)).toEqual(await contactNames(two.page));
     // Bob sees one Alice, with both devices' messages.
     await expect.poll(() => conversation(bob.page)).toEqual(['in: sent from the first device', 'out: hello to both of you', 'in: sent from the second device']);
+
+    // Read state: what the second device reads is read on the first one too (which never opens the chat).
+    await settings(one.page);
+    await settings(two.page);
+    await send(bob.page, 'read on the other device');
+    const oneRow = one.page.getByTestId('conversation').filter({ hasText: 'read on the other device' });
+    const twoRow = two.page.getByTestId('conversation').filter({ hasText: 'read on the other device' });
+    await expect(oneRow.locator('.unread')).toHaveText('1', { timeout: 30_000 });
+    await expect(twoRow.locator('.unread')).toHaveText('1', { timeout: 30_000 });
+    await openChat(two.page, 'Bob B.');
+    await expect(twoRow.locator('.unread')).toHaveCount(0);
+    await expect(oneRow.locator('.unread')).toHaveCount(0, { timeout: 30_000 });
   } finally {
     for (const c of contexts) await c.close().catch(() => {});
     await Promise.all(relays.map((r) => r.stop()));
