@@ -143,6 +143,25 @@ test('(b) with the dual proxy on, TX and RX relays never see the client address'
     const forwarded = all.filter((r) => r.route === 'forwarded');
     expect(forwarded.length).toBeGreaterThan(2);
     for (const r of forwarded) expect(r.remote_address).toMatch(/^127\.0\.0\.1[1-4]$/);
+    // Status and server-list checks of the TX and RX relays go through the TX proxy as well
+    // (a direct check would show them the address after all).
+    // Bob's app, from the same loopback address, checks its own proxies directly; park it meanwhile.
+    await b.page.goto('about:blank');
+    recs.forEach(clearRecords);
+    await settings(a.page);
+    const [txUrl, rxUrl] = (await Promise.all(['tx', 'rx'].map(async (t) => (await a.page.getByTestId(t).textContent())!.trim()))) as [string, string];
+    await a.page.getByRole('button', { name: 'Check now' }).click();
+    await expect(a.page.getByRole('button', { name: 'Check now' })).toBeEnabled();
+    const recOf = (url: string): Rec[] => records(recs[relays.findIndex((r) => r.url === url)]!);
+    for (const url of [txUrl, rxUrl]) {
+      const checks = recOf(url).filter((r) => r.route === 'status' || r.route === 'servers');
+      expect(checks.filter((r) => r.remote_address === '127.0.0.1')).toEqual([]);
+    }
+    expect(recOf(txUrl).concat(recOf(rxUrl)).filter((r) => r.route === 'forwarded').length).toBeGreaterThan(0);
+    await a.page.goto(`${relays[0]!.url}/#/`);
+    await b.page.goto(`${relays[1]!.url}/#/`);
+    await openChat(b.page, 'Alice');
+
     // …and the browser talked to proxies only through /v1/forward, whose bodies are bucket-sized envelopes.
     const forwards = all.filter((r) => r.route === 'forward');
     expect(forwards.every((r) => r.remote_address === '127.0.0.1')).toBe(true);

@@ -3,7 +3,8 @@ import type { ServerRecord, ServerSource } from '../db/records.ts';
 import { checkPin, chooseProxies, chooseRelays, normalise, recordFailure, recordSuccess, seedList, type Choice } from '../domain/servers.ts';
 import { afterMiss } from '../domain/drop-watch.ts';
 import { getServers, getStatus, type Forward } from '../net/relay-api.ts';
-import { forwardVia } from '../net/proxy.ts';
+import type { RelayStatus } from '../net/wire.ts';
+import { forwardVia, PROXY_FAILED } from '../net/proxy.ts';
 import type { CryptoPort, Notify } from './ports.ts';
 
 const MAX_SERVERS = 64;
@@ -65,8 +66,9 @@ export class ServerManager {
   async probe(s: ServerRecord): Promise<ServerRecord> {
     const now = this.now();
     let next: ServerRecord;
+    const via = this.#checkVia(s);
     try {
-      const st = await getStatus(s.url);
+      const st = await getStatus(s.url, via);
       const { fingerprint } = await this.crypto.fingerprint(st.publicKey);
       if (fingerprint !== st.id) throw new Error('relay id is not the fingerprint of its key');
       const verdict = checkPin(s, st.publicKey);
@@ -77,12 +79,31 @@ export class ServerManager {
         next.keyChanged = true;
         this.#warn(`The key of relay ${s.url} changed since it was first seen. It is not used until you accept the new key in Settings.`);
       }
-    } catch {
-      // Offline is not the relay's fault: do not push it into back-off for that.
-      next = offline() ? s : recordFailure(s, now);
+    } catch (e) {
+      // Offline, or a failing proxy, is not this relay's fault: no back-off for that.
+      next = offline() || (via && (e as { code?: unknown }).code === PROXY_FAILED) ? s : recordFailure(s, now);
     }
     await this.store.putServer(next);
     return next;
+  }
+
+  /**
+   * With the dual proxy in use, status and server-list checks of every relay
+   * other than the proxies go through the TX proxy too: a direct check would
+   * show the TX and RX relays the client's address after all. Relays whose
+   * key is not pinned yet (first contact) are checked directly.
+   */
+  /** A relay's status, through the TX proxy when the dual proxy is in use (see #checkVia). */
+  async status(url: string): Promise<RelayStatus> {
+    const rec = (await this.store.servers()).find((x) => x.url === url);
+    return getStatus(url, rec ? this.#checkVia(rec) : undefined);
+  }
+
+  #checkVia(s: ServerRecord): Forward | undefined {
+    const proxy = this.choice.txProxy;
+    if (!proxy || !this.proxyWanted || s.url === proxy || s.url === this.choice.rxProxy) return undefined;
+    if (!s.id || !s.publicKey || s.keyChanged) return undefined;
+    return forwardVia(this.crypto, proxy, { id: s.id, publicKey: s.publicKey });
   }
 
   async #discover(): Promise<void> {
@@ -93,7 +114,7 @@ export class ServerManager {
     for (const s of reachable) {
       let raw: unknown[];
       try {
-        raw = await getServers(s.url);
+        raw = await getServers(s.url, this.#checkVia(s));
       } catch {
         continue;
       }

@@ -72,15 +72,15 @@ export async function getMessages(base: string, header: string, after?: string, 
   return page;
 }
 
-export async function getStatus(base: string): Promise<RelayStatus> {
-  const s = parseStatus(await call(join(base, '/v1/status')));
+export async function getStatus(base: string, forward?: Forward): Promise<RelayStatus> {
+  const s = parseStatus(forward ? await forward({ method: 'GET', path: '/v1/status' }) : await call(join(base, '/v1/status')));
   if (!s) throw new RelayError(200, 'bad_answer', 'relay returned a malformed status');
   return s;
 }
 
 /** Raw server list; the caller verifies each descriptor in the worker. */
-export async function getServers(base: string): Promise<unknown[]> {
-  const body = (await call(join(base, '/v1/servers'))) as { type?: unknown; servers?: unknown } | undefined;
+export async function getServers(base: string, forward?: Forward): Promise<unknown[]> {
+  const body = (forward ? await forward({ method: 'GET', path: '/v1/servers' }) : await call(join(base, '/v1/servers'))) as { type?: unknown; servers?: unknown } | undefined;
   if (!body || body.type !== 'server_list_response' || !Array.isArray(body.servers)) return [];
   return body.servers.slice(0, 256);
 }

@@ -61,7 +61,7 @@ export class AppState {
     icePlan: async () => {
       const { tx, rx } = this.choice;
       const hide = (await this.store.getSetting('calls'))?.hideAddress ?? false;
-      return loadIcePlan([rx, tx].filter((u): u is string => !!u), hide);
+      return loadIcePlan([rx, tx].filter((u): u is string => !!u), hide, Date.now(), (u) => this.serverManager.status(u));
     },
   });
   #crypto: Crypto | undefined;
