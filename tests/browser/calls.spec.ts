@@ -218,6 +218,8 @@ test('Alice gives up before Bob answers: a missed call for him', async () => {
 });
 
 test('hide my address: relay-only ICE through coturn', async () => {
+  // npm test installs coturn (tests/run.js), so there this always runs; the guard only
+  // covers running this spec alone on a machine without it.
   test.skip(!HAVE_COTURN, 'coturn (/usr/bin/turnserver) is not installed');
   for (const [p, base] of [[alice, A], [bob, B]] as const) {
     await p.goto(`${base}/#/settings`);
