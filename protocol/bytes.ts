@@ -71,6 +71,28 @@ function decode(s: string, table: Int16Array, padded: boolean, field: string): U
 export const fromBase64 = (s: string, field = 'value'): Uint8Array => decode(s, DECODE, true, field);
 export const fromBase64Url = (s: string, field = 'value'): Uint8Array => decode(s, DECODE_URL, false, field);
 
+// Any character outside the base64 alphabet ('=' included): one native scan.
+const NOT_B64 = /[^A-Za-z0-9+/]/;
+
+/**
+ * Checks `s` is canonical padded base64 (what fromBase64 accepts) and
+ * returns the first decoded byte, without decoding the rest: the relay's hot
+ * path validates envelopes it never opens, so it does not pay for a decode.
+ * Same errors as fromBase64. `s` must be at least 4 characters.
+ */
+export function checkBase64(s: string, field = 'value'): number {
+  if (s.length % 4 !== 0) throw new ProtocolError('bad_base64', `${field}: base64 length must be a multiple of 4`, field);
+  const pad = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0;
+  const end = s.length - pad;
+  // Canonical form: the last character before padding carries no leftover bits (as decode checks).
+  const last = end > 0 ? DECODE[s.charCodeAt(end - 1) & 127]! : 0;
+  if (NOT_B64.test(pad ? s.slice(0, end) : s) || (pad === 1 && (last & 3) !== 0) || (pad === 2 && (last & 15) !== 0)) {
+    decode(s, DECODE, true, field); // throws the precise error (bad character or non-canonical)
+    throw new ProtocolError('bad_base64', `${field}: not base64`, field);
+  }
+  return decode(s.slice(0, 4), DECODE, true, field)[0]!;
+}
+
 /** Exact byte count a padded base64 string decodes to, without decoding it. */
 export function base64DecodedLength(s: string): number {
   const pad = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0;

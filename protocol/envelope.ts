@@ -30,10 +30,15 @@ export async function sealBytes(
 
 /** Structural check of envelope bytes (what a relay can verify without keys). */
 export function checkEnvelopeShape(env: Uint8Array, allowedLengths: readonly number[], field: string): void {
-  if (env.length < ENVELOPE_OVERHEAD) throw new ProtocolError('bad_envelope', `${field}: envelope truncated`, field);
-  if (env[0] !== ENVELOPE_VERSION) throw new ProtocolError('bad_envelope_version', `${field}: unknown envelope version ${env[0]}`, field);
-  if (!allowedLengths.includes(env.length))
-    throw new ProtocolError('bad_bucket', `${field}: envelope of ${env.length} bytes is not a padding bucket`, field);
+  checkEnvelopeHeader(env[0], env.length, allowedLengths, field);
+}
+
+/** checkEnvelopeShape from the first byte and the length alone (validators that do not decode the envelope). */
+export function checkEnvelopeHeader(first: number | undefined, length: number, allowedLengths: readonly number[], field: string): void {
+  if (length < ENVELOPE_OVERHEAD) throw new ProtocolError('bad_envelope', `${field}: envelope truncated`, field);
+  if (first !== ENVELOPE_VERSION) throw new ProtocolError('bad_envelope_version', `${field}: unknown envelope version ${first}`, field);
+  if (!allowedLengths.includes(length))
+    throw new ProtocolError('bad_bucket', `${field}: envelope of ${length} bytes is not a padding bucket`, field);
 }
 
 export async function openBytes(engine: CryptoEngine, key: PrivateKeyHandle, env: Uint8Array, field = 'envelope'): Promise<Uint8Array> {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   base64DecodedLength,
   bucketFor,
+  checkBase64,
   fromBase64,
   fromBase64Url,
   fromHex,
@@ -97,6 +98,36 @@ describe('bytes: base64', () => {
     expect(codeOf(() => fromPem(pem.replace(/PRIVATE KEY/g, 'RSA PRIVATE KEY'), 'PRIVATE KEY'))).toBe('bad_key');
     expect(codeOf(() => fromPem('hello', 'PUBLIC KEY'))).toBe('bad_key');
     expect(codeOf(() => fromPem('x'.repeat(20000), 'PUBLIC KEY'))).toBe('too_large');
+  });
+});
+
+describe('bytes: checkBase64 (validation without decoding)', () => {
+  const agree = (s: string): void => {
+    const want = codeOf(() => fromBase64(s));
+    expect(codeOf(() => checkBase64(s)), JSON.stringify(s)).toBe(want);
+    if (want === 'ok') expect(checkBase64(s)).toBe(fromBase64(s)[0]);
+  };
+
+  it('accepts exactly what fromBase64 accepts, with the same error codes', () => {
+    for (let n = 1; n <= 12; n++) agree(toBase64(bytes(n, n)));
+    // Every last-character choice before one and two padding characters (canonical and not).
+    const alpha = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    for (const c of alpha) {
+      agree(`QUJD${'Q' + 'U' + c}=`);
+      agree(`QUJD${'Q' + c}==`);
+    }
+    for (const bad of ['QUJ', 'QUJ=D===', 'QU-D', 'QU_D', 'QUJD\n', ' QUJD', 'QUJD====', 'Q===', '====', 'QUJ\u00e9', 'QU=D']) agree(bad);
+  });
+
+  it('agrees with fromBase64 on random corruptions of an envelope-sized string', () => {
+    const good = toBase64(bytes(1500, 3));
+    let seed = 7;
+    const rnd = (n: number): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
+    const chars = 'AQgw+/=-_ .\u00ff9z';
+    for (let i = 0; i < 300; i++) {
+      const at = rnd(good.length);
+      agree(good.slice(0, at) + chars[rnd(chars.length)] + good.slice(at + 1));
+    }
   });
 });
 
