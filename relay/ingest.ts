@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import * as P from '../protocol/index.ts';
 import { RelayError } from './errors.ts';
@@ -29,7 +29,7 @@ export type CommittedListener = (m: CommittedMessage) => void;
 const MAX_B64 = P.MAX_MESSAGE_B64;
 
 /** SHA-256 of the packet id preimage via node:crypto (the same value as P.packetId, synchronously). */
-export const packetIdOf = (p: P.ClientMessagePacket): string => createHash('sha256').update(P.packetIdPreimage(p)).digest('hex');
+export const packetIdOf = (p: P.ClientMessagePacket): string => hash('sha256', P.packetIdPreimage(p), 'hex');
 
 /**
  * The one path every packet takes into the relay, from clients and from

@@ -1,9 +1,10 @@
 // The message store's single writer, on its own thread. The main thread
 // validates packets and answers requests; this thread owns every write:
 // group commits (one transaction per batch, fsynced under synchronous=FULL),
-// tombstones, expiry deletes and WAL checkpoints. So neither the commit's
-// fsync nor a checkpoint ever blocks the event loop, and batches grow by
-// themselves while a commit is in flight (classic group commit).
+// tombstones and expiry deletes. So the commit's fsync never blocks the event
+// loop, and batches grow by themselves while a commit is in flight (classic
+// group commit). WAL checkpoints run on a third thread (checkpoint-worker.js):
+// a checkpoint copies megabytes and would hold up every commit behind it.
 // Plain JS: worker threads do not inherit the tsx loader.
 import Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -17,7 +18,7 @@ db.pragma('busy_timeout = 5000');
 db.pragma('cache_size = -8000');
 db.pragma('mmap_size = 0');
 db.pragma('journal_size_limit = 67108864');
-// Checkpoints run here on a timer, off the commit path.
+// checkpoint-worker.js checkpoints; commits never do.
 db.pragma('wal_autocheckpoint = 0');
 
 const meta = /** @type {{ high_water: number, live: number, bytes: number }} */ (db.prepare('SELECT high_water, live, bytes FROM meta WHERE k = 0').get());
@@ -31,22 +32,28 @@ const oldest = db.prepare('SELECT seq, received_at, length(body) AS n FROM messa
 const deleteUpTo = db.prepare('DELETE FROM messages WHERE seq <= ?');
 
 /**
- * @param {{ seq0: number, receivedAt: number, n: number, idk: Float64Array, rk: Float64Array, ids: Uint8Array, bodies: Uint8Array, lengths: Uint32Array }} b
+ * One group commit. `buf` is laid out by MessageStore.dispatch:
+ * [idk f64 × n][rk f64 × n][body length u32 × n][id 32 B × n][bodies].
+ * @param {{ seq0: number, receivedAt: number, n: number, buf: ArrayBuffer }} b
  */
 const insertBatch = db.transaction((b) => {
-  let off = 0;
+  const { n, buf } = b;
+  const idk = new Float64Array(buf, 0, n);
+  const rk = new Float64Array(buf, 8 * n, n);
+  const lengths = new Uint32Array(buf, 16 * n, n);
+  let off = 52 * n;
   let added = 0;
-  for (let i = 0; i < b.n; i++) {
-    const len = b.lengths[i];
-    const id = Buffer.from(b.ids.buffer, b.ids.byteOffset + 32 * i, 32);
-    const body = Buffer.from(b.bodies.buffer, b.bodies.byteOffset + off, len);
-    insert.run(b.seq0 + i, b.idk[i], b.rk[i], b.receivedAt, id, body);
+  for (let i = 0; i < n; i++) {
+    const len = lengths[i];
+    const id = Buffer.from(buf, 20 * n + 32 * i, 32);
+    const body = Buffer.from(buf, off, len);
+    insert.run(b.seq0 + i, idk[i], rk[i], b.receivedAt, id, body);
     off += len;
     added += len;
   }
-  highWater = Math.max(highWater, b.seq0 + b.n - 1);
-  setMeta.run(highWater, live + b.n, bytes + added);
-  live += b.n;
+  highWater = Math.max(highWater, b.seq0 + n - 1);
+  setMeta.run(highWater, live + n, bytes + added);
+  live += n;
   bytes += added;
 });
 
@@ -94,21 +101,13 @@ function expire(/** @type {number} */ cutoff, /** @type {number} */ limit) {
   return count;
 }
 
-let checkpointTimer = setInterval(() => {
-  try {
-    db.pragma('wal_checkpoint(PASSIVE)');
-  } catch {
-    // busy: next tick
-  }
-}, 200);
-
 const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
 port.on('message', (/** @type {any} */ m) => {
   let reply;
   try {
     switch (m.t) {
       case 'insert':
-        insertBatch(m.batch);
+        insertBatch(m);
         reply = { ok: true };
         break;
       case 'tombstone':
@@ -118,7 +117,6 @@ port.on('message', (/** @type {any} */ m) => {
         reply = { ok: true, count: expire(m.cutoff, m.limit) };
         break;
       case 'close':
-        clearInterval(checkpointTimer);
         db.pragma('wal_checkpoint(TRUNCATE)');
         db.close();
         reply = { ok: true };
@@ -131,7 +129,6 @@ port.on('message', (/** @type {any} */ m) => {
   }
   port.postMessage({ rid: m.rid, live, bytes, ...reply });
   if (m.t === 'close') {
-    checkpointTimer = undefined;
     port.close();
   }
 });
