@@ -57,6 +57,46 @@ export class Exchange {
     });
   }
 
+  /**
+   * Sends a body given in ASCII parts without joining them, with a
+   * Content-Length: the parts are streamed with tryEnd, and what the socket
+   * cannot take now is resent from onWritable (uWS keeps no copy). So a 2 MB
+   * page never exists as one JS string, nor as a second copy in uWS's buffer.
+   */
+  sendParts(status: number, parts: readonly string[], contentType: string, headers?: readonly (readonly [string, string])[]): void {
+    if (parts.length === 1) return this.send(status, parts[0]!, contentType, headers);
+    if (!this.open) return;
+    this.done = true;
+    this.http.count(this.route, status);
+    const res = this.res;
+    let total = 0;
+    for (const p of parts) total += p.length;
+    // Few large writes, not one per part: each write past uWS's cork buffer is a syscall.
+    parts = coalesce(parts, 256 * 1024);
+    let i = 0;
+    // Body bytes before parts[i]; uWS's write offset says how much of parts[i] already went.
+    let before = 0;
+    const pump = (): boolean => {
+      while (i < parts.length) {
+        const p = parts[i]!;
+        const sent = res.getWriteOffset() - before;
+        const [ok, responded] = res.tryEnd(sent > 0 ? p.slice(sent) : p, total);
+        if (responded) return true;
+        if (!ok) return false;
+        before += p.length;
+        i++;
+      }
+      return true;
+    };
+    res.cork(() => {
+      res.writeStatus(statusLine(status));
+      writeCors(res);
+      res.writeHeader('Content-Type', contentType);
+      if (headers) for (const [k, v] of headers) res.writeHeader(k, v);
+      if (!pump()) res.onWritable(() => this.aborted || pump());
+    });
+  }
+
   json(status: number, value: unknown, headers?: readonly (readonly [string, string])[]): void {
     this.send(status, JSON.stringify(value), 'application/json', headers ? [['Cache-Control', 'no-store'], ...headers] : NO_STORE);
   }
@@ -111,6 +151,22 @@ export class Exchange {
       }
     });
   }
+}
+
+/** Joins consecutive parts into strings of about `size` characters. */
+function coalesce(parts: readonly string[], size: number): string[] {
+  const out: string[] = [];
+  let from = 0;
+  let n = 0;
+  for (let i = 0; i < parts.length; i++) {
+    n += parts[i]!.length;
+    if (n >= size || i === parts.length - 1) {
+      out.push(parts.slice(from, i + 1).join(''));
+      from = i + 1;
+      n = 0;
+    }
+  }
+  return out;
 }
 
 const tooLarge = (cap: number): RelayError => new RelayError('payload_too_large', `request body over ${cap} bytes`);

@@ -6,7 +6,18 @@ import type { StoredMessage } from './store/store.ts';
  * messages are the hot read path.
  */
 export const messageJson = (m: StoredMessage): string =>
-  `{"id":"${m.id}","recipient":"${m.recipient}","message":"${m.message}","signature":"${m.signature}","received_at":"${new Date(m.received_at).toISOString()}"}`;
+  `{"id":"${m.id}","recipient":"${m.recipient}","message":"${m.message}","signature":"${m.signature}","received_at":"${isoTime(m.received_at)}"}`;
+
+// A group commit gives all its rows one receipt time, so pages repeat it run after run.
+let lastMs = NaN;
+let lastIso = '';
+function isoTime(ms: number): string {
+  if (ms !== lastMs) {
+    lastIso = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return lastIso;
+}
 
 /** Cursor: the decimal seq of the last message returned. Opaque to clients; only ever compared by this relay. */
 export const encodeCursor = (seq: number): string => String(seq);
@@ -19,5 +30,11 @@ export function decodeCursor(text: string | undefined): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
-export const pageJson = (messages: StoredMessage[], cursor: number, more: boolean): string =>
-  `{"messages":[${messages.map(messageJson).join(',')}],"cursor":"${encodeCursor(cursor)}","more":${more}}`;
+/** A page's JSON as parts (one per message) for Exchange.sendParts; joined, they are the page. */
+export function pageJsonParts(messages: StoredMessage[], cursor: number, more: boolean): string[] {
+  const parts = new Array<string>(messages.length + 2);
+  parts[0] = '{"messages":[';
+  for (let i = 0; i < messages.length; i++) parts[i + 1] = i ? `,${messageJson(messages[i]!)}` : messageJson(messages[i]!);
+  parts[messages.length + 1] = `],"cursor":"${encodeCursor(cursor)}","more":${more}}`;
+  return parts;
+}

@@ -5,16 +5,23 @@ import { RelayError } from '../errors.ts';
 import type { Exchange, HttpLayer } from '../http.ts';
 import type { Ingestor } from '../ingest.ts';
 import type { MessageStore } from '../store/store.ts';
-import { decodeCursor, messageJson, pageJson } from '../wire.ts';
+import { decodeCursor, messageJson, pageJsonParts } from '../wire.ts';
 
 export const MAX_PAGE = 500;
 export const DEFAULT_PAGE = 100;
 const MAX_DELETE_IDS = 500;
 const DELETE_BODY_CAP = 64 * 1024;
 
-/** JSON text built by hand (the page hot path): sent as is, parsed only when it must be re-serialised. */
+/** JSON text built by hand (the page hot path), in parts: sent as is, joined or parsed only when it must be re-serialised. */
 export class RawJson {
-  constructor(readonly text: string) {}
+  readonly parts: readonly string[];
+  constructor(text: string | readonly string[]) {
+    this.parts = typeof text === 'string' ? [text] : text;
+  }
+
+  get text(): string {
+    return this.parts.length === 1 ? this.parts[0]! : this.parts.join('');
+  }
 }
 
 /**
@@ -92,7 +99,7 @@ export async function getPage(
   const { messages, more } = d.store.page(p.public_key, after, limit);
   if (maxBytes === Infinity) {
     const cursor = messages.length ? messages[messages.length - 1]!.seq : after;
-    return { status: 200, body: new RawJson(pageJson(messages, cursor, more)) };
+    return { status: 200, body: new RawJson(pageJsonParts(messages, cursor, more)) };
   }
   // Room for the page's own fields: {"messages":[…],"cursor":"<16 digits>","more":false}.
   let room = maxBytes - 64;
@@ -130,7 +137,7 @@ export async function deleteMessages(d: MessageDeps, header: string, json: unkno
 /** Sends an outcome on an exchange. */
 export function sendOutcome(ex: Exchange, out: Outcome | undefined): void {
   if (!out) return;
-  if (out.body instanceof RawJson) ex.send(out.status, out.body.text, 'application/json', NO_STORE);
+  if (out.body instanceof RawJson) ex.sendParts(out.status, out.body.parts, 'application/json', NO_STORE);
   else ex.json(out.status, out.body);
 }
 

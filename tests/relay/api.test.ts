@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as P from '../../protocol/index.ts';
@@ -118,6 +119,41 @@ describe('GET /v1/messages', () => {
     expect(empty.json).toEqual({ messages: [], cursor: page3.json.cursor, more: false });
     // A second device with the same key still gets everything.
     expect((await getAll(relay.url, carol, relay.id)).map((m) => m.id)).toEqual(sent);
+  });
+
+  it('streams a full 500-message page intact to a client that stops reading mid-way (backpressure)', async () => {
+    const erin = await keyPair();
+    // 500 packets of the 4 KiB bucket: a ~4 MB page, far more than a socket buffer holds.
+    const want: string[] = [];
+    for (let i = 0; i < 500; i += 50) {
+      const batch = Array.from({ length: 50 }, () => shaped(erin, 4096));
+      const ids = await Promise.all(batch.map(async (p) => (expect((await post(relay.url, p)).status).toBe(202), idOf(p))));
+      want.push(...ids);
+    }
+    const u = new URL(relay.url);
+    const header = await retrievalHeader(erin, relay.id);
+    const socket = net.connect(Number(u.port), u.hostname);
+    await new Promise((r) => socket.once('connect', r));
+    socket.write(`GET /v1/messages?limit=500 HTTP/1.1\r\nHost: x\r\nX-Retrieval: ${header}\r\n\r\n`);
+    socket.pause(); // the relay must wait for onWritable, not drop or duplicate bytes
+    await new Promise((r) => setTimeout(r, 500));
+    const chunks: Buffer[] = [];
+    socket.on('data', (d: Buffer) => chunks.push(d));
+    socket.resume();
+    const text = await new Promise<string>((resolve, reject) => {
+      const done = (): void => {
+        const all = Buffer.concat(chunks).toString('latin1');
+        const head = all.indexOf('\r\n\r\n');
+        const length = Number(/content-length: (\d+)/i.exec(all.slice(0, head))?.[1]);
+        if (head > 0 && all.length >= head + 4 + length) resolve(all.slice(head + 4, head + 4 + length));
+      };
+      socket.on('data', done);
+      socket.once('error', reject);
+    });
+    socket.destroy();
+    const page = JSON.parse(text) as { messages: { id: string }[]; more: boolean };
+    expect(page.messages.map((m) => m.id)).toEqual(want);
+    expect(page.more).toBe(false);
   });
 
   it('never returns another key its messages', async () => {
