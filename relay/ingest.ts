@@ -9,7 +9,11 @@ import type { MessageStore } from './store/store.ts';
 /** Where a packet came from: `'client'` (POST /v1/messages) or the id of the peer relay that sent it. */
 export type Source = 'client' | (string & {});
 
-/** The "message committed" event: a new packet is durably stored. Push and the mesh's flooding hang off it. */
+/**
+ * A new packet, valid and queued for the commit (the "accepted" event; push
+ * to local subscribers hangs off it), or durably stored (the "committed"
+ * event; the mesh's flooding hangs off it). `seq` and `receivedAt` are the same in both.
+ */
 export interface CommittedMessage {
   id: string;
   seq: number;
@@ -26,6 +30,14 @@ export interface IngestResult {
 export type IngestCallback = (err: unknown, result?: IngestResult) => void;
 export type CommittedListener = (m: CommittedMessage) => void;
 
+function listen(list: CommittedListener[], fn: CommittedListener): () => void {
+  list.push(fn);
+  return () => {
+    const i = list.indexOf(fn);
+    if (i >= 0) list.splice(i, 1);
+  };
+}
+
 const MAX_B64 = P.MAX_MESSAGE_B64;
 
 /** SHA-256 of the packet id preimage via node:crypto (the same value as P.packetId, synchronously). */
@@ -41,6 +53,7 @@ export class Ingestor {
   /** Ids recently committed here: the cheap first dedupe check. */
   private readonly seen: LRUCache<string, true>;
   private readonly listeners: CommittedListener[] = [];
+  private readonly acceptListeners: CommittedListener[] = [];
 
   constructor(
     private readonly store: MessageStore,
@@ -55,11 +68,26 @@ export class Ingestor {
 
   /** Registers a listener for committed messages; returns an unsubscribe function. */
   onCommitted(fn: CommittedListener): () => void {
-    this.listeners.push(fn);
-    return () => {
-      const i = this.listeners.indexOf(fn);
-      if (i >= 0) this.listeners.splice(i, 1);
-    };
+    return listen(this.listeners, fn);
+  }
+
+  /**
+   * Registers a listener for accepted messages: valid, new, and queued for the
+   * group commit, before the commit. Local push uses it so delivery does not
+   * wait on fsync; the sender's 202 and the mesh still wait for the commit.
+   */
+  onAccepted(fn: CommittedListener): () => void {
+    return listen(this.acceptListeners, fn);
+  }
+
+  private emit(listeners: CommittedListener[], event: CommittedMessage): void {
+    for (const l of listeners) {
+      try {
+        l(event);
+      } catch (err) {
+        this.log.error({ err }, 'message listener threw');
+      }
+    }
   }
 
   /** Whether this relay already holds (or is committing) the packet with this id. */
@@ -133,7 +161,7 @@ export class Ingestor {
       cb(new RelayError('overloaded', 'relay is busy; retry shortly', 1));
       return;
     }
-    this.store.add(id, packet, (err, seq, receivedAt) => {
+    const queued = this.store.add(id, packet, (err, seq, receivedAt) => {
       if (err) {
         this.metrics.refused('internal', kind);
         cb(new RelayError('internal', 'could not store the message'));
@@ -142,14 +170,8 @@ export class Ingestor {
       this.seen.set(id, true);
       this.metrics.accepted[kind].inc();
       cb(null, { id, duplicate: false });
-      const event: CommittedMessage = { id, seq, receivedAt, packet, source };
-      for (const l of this.listeners) {
-        try {
-          l(event);
-        } catch (err) {
-          this.log.error({ err }, 'committed-message listener threw');
-        }
-      }
+      this.emit(this.listeners, { id, seq, receivedAt, packet, source });
     });
+    if (queued && this.acceptListeners.length) this.emit(this.acceptListeners, { id, seq: queued.seq, receivedAt: queued.receivedAt, packet, source });
   }
 }

@@ -12,7 +12,8 @@ import { decodeCursor, encodeCursor, messageJson } from '../wire.ts';
 /**
  * GET /v1/subscribe (WebSocket). The client's first frame is a retrieval
  * packet (JSON, optionally with `after`); the relay then sends the backlog
- * from the store and every new message for that key as it is committed.
+ * from the store and every new message for that key as it is accepted
+ * (before its commit; see register).
  *
  * Frames from the relay (text, JSON):
  *   {"type":"messages","messages":[…],"cursor":"<c>"}   backlog pages and live pushes
@@ -58,7 +59,11 @@ export class PushHub {
   }
 
   register(app: TemplatedApp, http: HttpLayer, ingestor: Ingestor): void {
-    ingestor.onCommitted((m) => this.push(m));
+    // Pushed when accepted, not when committed: delivery does not wait on the
+    // group commit's fsync (its tail is tens of ms on a busy disk). A relay
+    // that dies before the commit has pushed a message it did not keep; the
+    // sender got no 202 and sends again, and clients dedupe by id.
+    ingestor.onAccepted((m) => this.push(m));
     app.ws<Sub>('/v1/subscribe', {
       maxPayloadLength: 4096,
       idleTimeout: 120,
@@ -180,6 +185,14 @@ export class PushHub {
         this.metrics.pushed.inc(messages.length);
       }
       if (!more) break;
+    }
+    // Accepted but not yet committed: in no page above, and pushed before this
+    // socket was live. Send them now, or they would be skipped until a reconnect.
+    const uncommitted = this.store.uncommittedFor(s.recipient, s.last);
+    if (uncommitted.length) {
+      s.last = uncommitted[uncommitted.length - 1]!.seq;
+      if (!this.sendFrame(ws, `{"type":"messages","messages":[${uncommitted.map(messageJson).join(',')}],"cursor":"${encodeCursor(s.last)}"}`)) return;
+      this.metrics.pushed.inc(uncommitted.length);
     }
     s.phase = 'live';
     this.sendFrame(ws, `{"type":"synced","cursor":"${encodeCursor(s.last)}"}`);

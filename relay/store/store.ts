@@ -37,6 +37,9 @@ export interface StoreOptions {
   sync?: 'full' | 'normal';
 }
 
+/** Seqs skipped at each start: more than the ingest queue (and so the seqs issued but uncommitted) can ever hold. */
+export const SEQ_RESTART_GAP = 1_000_000;
+
 /** A messages row as read back. */
 interface Row {
   seq: number;
@@ -52,7 +55,9 @@ interface Pending {
   idBuf: Buffer;
   packet: P.ClientMessagePacket;
   cb: CommitCallback;
-  seq?: number;
+  /** Given when queued (not when committed), so a message can be pushed before its commit. */
+  seq: number;
+  receivedAt: number;
   /** Callers that sent the same packet again before it was committed. */
   waiters?: CommitCallback[];
 }
@@ -153,7 +158,11 @@ export class MessageStore {
     this.stmt = this.prepare();
     const meta = this.stmt.meta.get() as { high_water: number; live: number; bytes: number };
     const last = this.stmt.lastRow.get() as { seq: number; received_at: number } | undefined;
-    this.nextSeq = Math.max(meta.high_water, last?.seq ?? 0) + 1;
+    // Seqs are handed out when a packet is queued, and live subscribers may get
+    // one before its commit. After a crash those were never written: skipping
+    // far past anything that could have been in flight (the ingest queue is
+    // capped well below this) means no cursor a client holds is ever reused.
+    this.nextSeq = Math.max(meta.high_water, last?.seq ?? 0) + 1 + SEQ_RESTART_GAP;
     this.lastReceivedAt = last?.received_at ?? 0;
     this.live = meta.live;
     this.bytes = meta.bytes;
@@ -213,15 +222,28 @@ export class MessageStore {
    * Queues a validated packet for the next group commit. `cb` runs after the
    * commit (or its failure). Callers dedupe first with has()/isPending().
    */
-  add(id: string, packet: P.ClientMessagePacket, cb: CommitCallback): void {
+  add(id: string, packet: P.ClientMessagePacket, cb: CommitCallback): { seq: number; receivedAt: number } | undefined {
     if (this.closed || this.broken) {
       cb(this.broken ?? new Error('store closed'), 0, 0);
-      return;
+      return undefined;
     }
-    const p: Pending = { id, idBuf: Buffer.from(id, 'hex'), packet, cb };
+    // Receipt times never decrease in seq order (expiry deletes a prefix by seq).
+    const receivedAt = Math.max(this.clock.now(), this.lastReceivedAt);
+    this.lastReceivedAt = receivedAt;
+    const p: Pending = { id, idBuf: Buffer.from(id, 'hex'), packet, cb, seq: this.nextSeq++, receivedAt };
     this.pending.push(p);
     this.pendingIds.set(id, p);
     this.schedule();
+    return { seq: p.seq, receivedAt };
+  }
+
+  /** Queued or in-flight (not yet committed) packets for `recipient` after `afterSeq`, in seq order. */
+  uncommittedFor(recipient: string, afterSeq: number): StoredMessage[] {
+    const out: StoredMessage[] = [];
+    for (const list of [this.inFlight ?? [], this.pending])
+      for (const p of list)
+        if (p.seq > afterSeq && p.packet.recipient === recipient) out.push({ seq: p.seq, id: p.id, ...p.packet, received_at: p.receivedAt });
+    return out;
   }
 
   private schedule(): void {
@@ -262,42 +284,41 @@ export class MessageStore {
     const batch = this.pending;
     this.pending = [];
     this.inFlight = batch;
-    const receivedAt = Math.max(this.clock.now(), this.lastReceivedAt);
-    this.lastReceivedAt = receivedAt;
-    const seq0 = this.nextSeq;
-    this.nextSeq += batch.length;
     const n = batch.length;
     // One dedicated ArrayBuffer per batch, transferred (not copied) to the writer:
-    // [idk f64 × n][rk f64 × n][body length u32 × n][id 32 B × n][bodies]. One
-    // transfer costs the postMessage a fraction of five.
-    let total = 52 * n;
+    // [seq f64 × n][received_at f64 × n][idk f64 × n][rk f64 × n][body length u32 × n]
+    // [id 32 B × n][bodies]. One transfer costs the postMessage a fraction of several.
+    let total = 68 * n;
     const bodyLens = new Array<number>(n);
     for (let i = 0; i < n; i++) total += bodyLens[i] = SPKI + SIG + P.base64DecodedLength(batch[i]!.packet.message);
     const buf = new ArrayBuffer(total);
-    const idk = new Float64Array(buf, 0, n);
-    const rk = new Float64Array(buf, 8 * n, n);
-    const lengths = new Uint32Array(buf, 16 * n, n);
+    const seqs = new Float64Array(buf, 0, n);
+    const times = new Float64Array(buf, 8 * n, n);
+    const idk = new Float64Array(buf, 16 * n, n);
+    const rk = new Float64Array(buf, 24 * n, n);
+    const lengths = new Uint32Array(buf, 32 * n, n);
     const bytes = Buffer.from(buf);
-    let off = 52 * n;
+    let off = 68 * n;
     for (let i = 0; i < n; i++) {
       const p = batch[i]!;
+      seqs[i] = p.seq;
+      times[i] = p.receivedAt;
       lengths[i] = bodyLens[i]!;
-      p.idBuf.copy(bytes, 20 * n + 32 * i);
+      p.idBuf.copy(bytes, 36 * n + 32 * i);
       idk[i] = key48(p.idBuf);
       rk[i] = recipientKey(p.packet.recipient);
       encodeBody(p.packet, bytes, off);
       off += bodyLens[i]!;
-      p.seq = seq0 + i;
     }
-    void this.request({ t: 'insert', seq0, receivedAt, n, buf }, [buf]).then((r) => {
+    void this.request({ t: 'insert', n, buf }, [buf]).then((r) => {
       this.inFlight = undefined;
       const err = r.ok ? null : new Error(r.error ?? 'commit failed');
       if (err) this.log.error({ err, batch: n }, 'group commit failed');
       else this.commits += n;
       for (const p of batch) {
         this.pendingIds.delete(p.id);
-        p.cb(err, err ? 0 : p.seq!, receivedAt);
-        if (p.waiters) for (const w of p.waiters) w(err, err ? 0 : p.seq!, receivedAt);
+        p.cb(err, err ? 0 : p.seq, p.receivedAt);
+        if (p.waiters) for (const w of p.waiters) w(err, err ? 0 : p.seq, p.receivedAt);
       }
       this.dispatch();
     });
@@ -447,7 +468,7 @@ export class MessageStore {
     return this.bytes;
   }
 
-  /** Highest seq committed so far (0 when empty). */
+  /** Highest seq handed out so far (committed or about to be). */
   highWater(): number {
     return this.nextSeq - 1;
   }

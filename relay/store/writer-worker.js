@@ -32,26 +32,28 @@ const oldest = db.prepare('SELECT seq, received_at, length(body) AS n FROM messa
 const deleteUpTo = db.prepare('DELETE FROM messages WHERE seq <= ?');
 
 /**
- * One group commit. `buf` is laid out by MessageStore.dispatch:
- * [idk f64 × n][rk f64 × n][body length u32 × n][id 32 B × n][bodies].
- * @param {{ seq0: number, receivedAt: number, n: number, buf: ArrayBuffer }} b
+ * One group commit. `buf` is laid out by MessageStore.dispatch: [seq f64 × n]
+ * [received_at f64 × n][idk f64 × n][rk f64 × n][body length u32 × n][id 32 B × n][bodies].
+ * @param {{ n: number, buf: ArrayBuffer }} b
  */
 const insertBatch = db.transaction((b) => {
   const { n, buf } = b;
-  const idk = new Float64Array(buf, 0, n);
-  const rk = new Float64Array(buf, 8 * n, n);
-  const lengths = new Uint32Array(buf, 16 * n, n);
-  let off = 52 * n;
+  const seqs = new Float64Array(buf, 0, n);
+  const times = new Float64Array(buf, 8 * n, n);
+  const idk = new Float64Array(buf, 16 * n, n);
+  const rk = new Float64Array(buf, 24 * n, n);
+  const lengths = new Uint32Array(buf, 32 * n, n);
+  let off = 68 * n;
   let added = 0;
   for (let i = 0; i < n; i++) {
     const len = lengths[i];
-    const id = Buffer.from(buf, 20 * n + 32 * i, 32);
+    const id = Buffer.from(buf, 36 * n + 32 * i, 32);
     const body = Buffer.from(buf, off, len);
-    insert.run(b.seq0 + i, idk[i], rk[i], b.receivedAt, id, body);
+    insert.run(seqs[i], idk[i], rk[i], times[i], id, body);
     off += len;
     added += len;
   }
-  highWater = Math.max(highWater, b.seq0 + n - 1);
+  highWater = Math.max(highWater, seqs[n - 1]);
   setMeta.run(highWater, live + n, bytes + added);
   live += n;
   bytes += added;

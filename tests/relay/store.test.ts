@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../relay/clock.ts';
 import { packetIdOf } from '../../relay/ingest.ts';
 import { silentLogger } from '../../relay/log.ts';
-import { MessageStore } from '../../relay/store/store.ts';
+import { MessageStore, SEQ_RESTART_GAP } from '../../relay/store/store.ts';
 import * as P from '../../protocol/index.ts';
 import { keyPair, publicKeyOf, shaped, tempDir } from './harness.ts';
 
@@ -32,6 +32,44 @@ function add(s: MessageStore, p: P.ClientMessagePacket): Promise<number> {
 }
 
 describe('MessageStore', () => {
+  it('hands out seq and receipt time when a packet is queued, and shows it as uncommitted until the commit', async () => {
+    const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
+    const s = open(clock);
+    const k = publicKeyOf(await keyPair());
+    const other = publicKeyOf(await keyPair());
+    const ps = [shaped(k), shaped(other), shaped(k)];
+    const done = ps.map((p) => new Promise<number>((resolve, reject) => {
+      const q = s.add(packetIdOf(p), p, (err, seq) => (err ? reject(err) : resolve(seq)));
+      expect(q?.receivedAt).toBe(clock.now());
+    }));
+    // Synchronously after add: not in any page yet, but listed as uncommitted, in seq order.
+    expect(s.page(k, 0, 10).messages).toEqual([]);
+    const pending = s.uncommittedFor(k, 0);
+    expect(pending.map((m) => m.id)).toEqual([packetIdOf(ps[0]!), packetIdOf(ps[2]!)]);
+    expect(s.uncommittedFor(k, pending[0]!.seq).map((m) => m.id)).toEqual([packetIdOf(ps[2]!)]);
+    // The commit reports the same seqs, and the rows move from uncommitted to pages.
+    const seqs = await Promise.all(done);
+    expect([seqs[0], seqs[2]]).toEqual(pending.map((m) => m.seq));
+    expect(s.uncommittedFor(k, 0)).toEqual([]);
+    expect(s.page(k, 0, 10).messages.map((m) => m.seq)).toEqual([seqs[0], seqs[2]]);
+  });
+
+  it('after a restart hands out seqs past every seq it could have handed out before (pushed before a commit that never came)', async () => {
+    const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
+    const dir = tempDir('relay-store-');
+    dirs.push(dir);
+    const k = publicKeyOf(await keyPair());
+    const s1 = open(clock, dir);
+    const before = await add(s1, shaped(k));
+    await s1.close();
+    stores.splice(stores.indexOf(s1), 1);
+    const s2 = open(clock, dir);
+    const after = await add(s2, shaped(k));
+    // Up to the ingest queue's cap (20k) may have been handed out uncommitted when a relay died.
+    expect(after - before).toBeGreaterThan(20_000);
+    expect(after).toBe(before + 1 + SEQ_RESTART_GAP);
+  });
+
   it('expires messages exactly retention after first receipt, in bounded batches', async () => {
     const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
     const s = open(clock);

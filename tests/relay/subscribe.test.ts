@@ -85,6 +85,64 @@ describe('GET /v1/subscribe', () => {
     c.close();
   });
 
+  it('gives subscribers that join during a burst every message exactly once, in order (pushes precede commits)', async () => {
+    const erin = await keyPair();
+    const burst = Array.from({ length: 600 }, () => shaped(erin));
+    const posting = (async () => {
+      for (let i = 0; i < burst.length; i += 150) await Promise.all(burst.slice(i, i + 150).map((p) => post(relay.url, p)));
+    })();
+    // Join at staggered moments: some find messages accepted but not yet committed.
+    const subs: WsClient[] = [];
+    for (let i = 0; i < 6; i++) {
+      await new Promise((r) => setTimeout(r, 15 * i));
+      const c = new WsClient(relay.url);
+      await c.opened;
+      c.ws.send(JSON.stringify(await P.signRetrieval(engine, erin, relay.id)));
+      subs.push(c);
+    }
+    await posting;
+    const want = await Promise.all(burst.map(idOf));
+    for (const c of subs) {
+      await c.until(() => c.messages().length >= want.length);
+      const got = c.messages().map((m) => m.id);
+      expect(got.length).toBe(want.length);
+      expect(new Set(got)).toEqual(new Set(want));
+      const cursors = c.frames.filter((f) => f.type === 'messages').map((f) => Number(f.cursor));
+      expect(cursors).toEqual([...cursors].sort((a, b) => a - b));
+      c.close();
+    }
+  });
+
+  it('never reuses a cursor it pushed, even when killed before the commit', async () => {
+    const fred = await keyPair();
+    const r1 = await startRelay({ args: ['--rate-limit', '0'] });
+    let r2: RelayProcess | undefined;
+    try {
+      const c = new WsClient(r1.url);
+      await c.opened;
+      c.ws.send(JSON.stringify(await P.signRetrieval(engine, fred, r1.id)));
+      await c.until(() => c.frames.some((f) => f.type === 'synced'));
+      const burst = Array.from({ length: 100 }, () => shaped(fred));
+      void Promise.all(burst.map((p) => post(r1.url, p).catch(() => undefined)));
+      await c.until(() => c.messages().length > 0);
+      await r1.stop('SIGKILL');
+      const last = c.frames.filter((f) => f.type === 'messages').at(-1).cursor as string;
+      r2 = await startRelay({ dataDir: r1.dataDir, port: r1.port, args: ['--rate-limit', '0'] });
+      const d = new WsClient(r2.url);
+      await d.opened;
+      d.ws.send(JSON.stringify(await P.signRetrieval(engine, fred, r2.id, { after: last })));
+      await d.until(() => d.frames.some((f) => f.type === 'synced'));
+      // A message after the restart must reach a client resuming from the last pushed cursor.
+      const fresh = shaped(fred);
+      expect((await post(r2.url, fresh)).status).toBe(202);
+      const id = await idOf(fresh);
+      await d.until(() => d.messages().some((m) => m.id === id));
+      d.close();
+    } finally {
+      await cleanup(r2 ?? r1);
+    }
+  });
+
   it('shows subscribers on /v1/status and /metrics', async () => {
     const c = await subscribe(alice);
     const s = (await (await fetch(`${relay.url}/v1/status`)).json()) as { subscribers: number };
