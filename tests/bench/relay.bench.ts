@@ -46,6 +46,9 @@ const INGEST_SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 10);
 const CONNECTIONS = 64;
 const PUSH_RATE = 2000;
 const PUSH_SECONDS = 8;
+// Senders are many clients, each on its own connection: enough sockets that none
+// waits for another request's answer (with too few, a slow commit stalls the generator).
+const POSTERS = 256;
 const ROWS_1M = Number(process.env.BENCH_ROWS ?? 1_000_000);
 
 // ---------------------------------------------------------------- helpers
@@ -322,7 +325,8 @@ async function pushLatency(keys: P.ClientMessagePacket['recipient'][], pairs: { 
     sockets.push(ws);
   }
   const factories = keys.map((k) => packetFactory(k, 1024));
-  const poster = await RawPoster.open(relay.url, 32);
+  const poster = await RawPoster.open(relay.url, POSTERS);
+  const eld = (await import('node:perf_hooks')).monitorEventLoopDelay({ resolution: 1 }); eld.enable();
   const total = PUSH_RATE * PUSH_SECONDS;
   let sent = 0;
   const started = performance.now();
@@ -331,6 +335,7 @@ async function pushLatency(keys: P.ClientMessagePacket['recipient'][], pairs: { 
       const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * PUSH_RATE));
       while (sent < due) {
         const i = sent++;
+        if (process.env.BENCH_SNAP && i === total / 2) relay.proc.kill('SIGUSR2');
         const body = factories[i % factories.length]!.body(BASE + i);
         sentAt[i] = performance.now();
         poster.post('/v1/messages', body);
@@ -343,13 +348,14 @@ async function pushLatency(keys: P.ClientMessagePacket['recipient'][], pairs: { 
   const deadline = Date.now() + 10_000;
   while ((lat.length < total || poster.ok + poster.bad < total) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   const rate = total / ((performance.now() - started) / 1000);
+  console.log(`bench eld p50 ${eld.percentile(50)/1e6} p99 ${eld.percentile(99)/1e6} max ${eld.max/1e6}`);
   for (const ws of sockets) ws.close();
   poster.close();
   await relay.stop();
   rmSync(dataDir, { recursive: true, force: true });
   const p50 = percentile(lat, 50);
   const p99 = percentile(lat, 99);
-  console.log(`### POST → WebSocket push latency (${pairs.length} subscribed keys, ${total} messages at ${PUSH_RATE}/s over 32 keep-alive connections)\n`);
+  console.log(`### POST → WebSocket push latency (${pairs.length} subscribed keys, ${total} messages at ${PUSH_RATE}/s over ${POSTERS} keep-alive connections)\n`);
   printTable(
     ['metric', 'value', 'target', 'verdict'],
     [
