@@ -7,7 +7,7 @@ import type { RelayConfig } from './config.ts';
 import { RelayError } from './errors.ts';
 import { HttpLayer, writeCors } from './http.ts';
 import { loadOrCreateIdentity, type RelayIdentity } from './identity.ts';
-import { type CommittedListener, Ingestor, type IngestResult, type Source } from './ingest.ts';
+import { type CommittedListener, Ingestor, type IngestResult, type KnownId, type Source } from './ingest.ts';
 import { LoadMeter } from './load.ts';
 import type { Logger } from './log.ts';
 import { RelayMetrics } from './metrics.ts';
@@ -56,7 +56,7 @@ export interface RelayDeps {
  * A relay before it listens. Everything the mesh needs hangs off it:
  *  - `app`: the uWS app; add routes (e.g. app.ws('/v1/peer', …)) before listen().
  *  - `ingest(packet, source)`: the path for packets from peers (dedupe first).
- *  - `onCommitted(fn)`: the "message committed (packet, id, source)" hook.
+ *  - `onAccepted(fn)` / `onCommitted(fn)`: "new message (packet, id, source)" when valid and queued, and when durably stored.
  *  - `store`: catch-up reads (idsByReceipt, getByIds, count, has).
  *  - `directory`: signed descriptors served by /v1/servers.
  *  - `setPeers(fn)` / `addStatus(name, fn)`: what /v1/status reports about the mesh.
@@ -170,12 +170,17 @@ export class Relay {
   // ---------------------------------------------------------------- mesh integration
 
   /** Ingests a packet from a peer (or anywhere): dedupe by id, validate, commit, fire onCommitted. */
-  ingest(packet: unknown, source: Source): Promise<IngestResult> {
-    return this.ingestor.ingest(packet, source);
+  ingest(packet: unknown, source: Source, known?: KnownId): Promise<IngestResult> {
+    return this.ingestor.ingest(packet, source, known);
   }
 
   onCommitted(fn: CommittedListener): () => void {
     return this.ingestor.onCommitted(fn);
+  }
+
+  /** Valid, new, and queued for the commit (before it): see Ingestor.onAccepted. */
+  onAccepted(fn: CommittedListener): () => void {
+    return this.ingestor.onAccepted(fn);
   }
 
   /** Whether a packet id is already held (seen-id cache, then the store). */

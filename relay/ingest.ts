@@ -30,6 +30,17 @@ export interface IngestResult {
 export type IngestCallback = (err: unknown, result?: IngestResult) => void;
 export type CommittedListener = (m: CommittedMessage) => void;
 
+/**
+ * What a caller already knows about a packet: its id (packetIdOf of the same
+ * three strings) and, when `absent`, that has(id) was false in this same
+ * synchronous turn. The mesh computes both before ingesting; this spares the
+ * hash and the store lookup a second time.
+ */
+export interface KnownId {
+  id: string;
+  absent: boolean;
+}
+
 function listen(list: CommittedListener[], fn: CommittedListener): () => void {
   list.push(fn);
   return () => {
@@ -39,6 +50,17 @@ function listen(list: CommittedListener[], fn: CommittedListener): () => void {
 }
 
 const MAX_B64 = P.MAX_MESSAGE_B64;
+
+/**
+ * P.checkBase64 with Node's native codec: canonical padded base64 is exactly
+ * what decodes and re-encodes to itself. Anything else goes to the pure
+ * checker, which throws the precise error. Same answers (tested), fewer µs.
+ */
+export function nativeCheckBase64(s: string, field: string): number {
+  const b = Buffer.from(s, 'base64');
+  if (b.length === 0 || b.toString('base64') !== s) return P.checkBase64(s, field);
+  return b[0]!;
+}
 
 /** SHA-256 of the packet id preimage via node:crypto (the same value as P.packetId, synchronously). */
 export const packetIdOf = (p: P.ClientMessagePacket): string => hash('sha256', P.packetIdPreimage(p), 'hex');
@@ -101,16 +123,20 @@ export class Ingestor {
   }
 
   /** Promise form of ingestCb, for the mesh. Rejects with a ProtocolError/RelayError on bad or unstorable input. */
-  ingest(input: unknown, source: Source): Promise<IngestResult> {
-    return new Promise((resolve, reject) => this.ingestCb(input, source, (err, r) => (err ? reject(err) : resolve(r!))));
+  ingest(input: unknown, source: Source, known?: KnownId): Promise<IngestResult> {
+    return new Promise((resolve, reject) => this.ingestCb(input, source, (err, r) => (err ? reject(err) : resolve(r!)), known));
   }
 
   /**
    * Callback form (the HTTP hot path). `input` is untrusted JSON. The callback
    * runs synchronously for duplicates and refusals, after the commit otherwise.
    */
-  ingestCb(input: unknown, source: Source, cb: IngestCallback): void {
+  ingestCb(input: unknown, source: Source, cb: IngestCallback, known?: KnownId): void {
     const kind = source === 'client' ? 'client' : 'peer';
+    if (known) {
+      this.validated(input, known.id, source, kind, cb, known.absent);
+      return;
+    }
     // Dedupe before parsing further: the id needs only the three strings.
     const o = input as Record<string, unknown> | null;
     if (
@@ -130,17 +156,19 @@ export class Ingestor {
     this.validated(input, undefined, source, kind, cb);
   }
 
-  private validated(input: unknown, knownId: string | undefined, source: Source, kind: 'client' | 'peer', cb: IngestCallback): void {
+  private validated(input: unknown, knownId: string | undefined, source: Source, kind: 'client' | 'peer', cb: IngestCallback, absent = false): void {
     let packet: P.ClientMessagePacket;
     try {
-      packet = P.parseClientPacket(input);
+      packet = P.parseClientPacket(input, nativeCheckBase64);
     } catch (e) {
       this.metrics.refused(P.isProtocolError(e) ? e.code : 'internal', kind);
       cb(e);
       return;
     }
     const id = knownId ?? packetIdOf(packet);
-    if (this.store.isPending(id)) {
+    if (absent) {
+      // The caller just looked (has() said no, in this same turn): skip the second lookup.
+    } else if (this.store.isPending(id)) {
       // Same packet twice in one turn: answer the second once the first is committed.
       this.store.afterCommit(id, (err) => {
         if (err) cb(new RelayError('internal', 'could not store the message'));
@@ -151,7 +179,7 @@ export class Ingestor {
       });
       return;
     }
-    if (this.has(id)) {
+    if (!absent && this.has(id)) {
       this.metrics.duplicate[kind].inc();
       cb(null, { id, duplicate: true });
       return;

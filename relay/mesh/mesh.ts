@@ -63,10 +63,10 @@ type UwsData = { link: PeerLink | undefined };
 
 /**
  * The relay mesh: peer links over WebSocket (accepted on /v1/peer with uWS,
- * dialed with `ws`), flooding of committed messages (plain, or plumtree's
+ * dialed with `ws`), flooding of accepted messages (plain, or plumtree's
  * eager/lazy push), catch-up reconciliation when a link opens, server-list
  * exchange, and peer scoring with canaries and bans. It hangs off the relay
- * only through Relay's mesh hooks: onCommitted, ingest(packet, peerId), has,
+ * only through Relay's mesh hooks: onAccepted, ingest(packet, peerId), has,
  * the store, the directory and the uWS app.
  */
 export class Mesh implements LinkHost {
@@ -121,7 +121,11 @@ export class Mesh implements LinkHost {
   // ---------------------------------------------------------------- lifecycle
 
   start(): void {
-    this.unsubscribe = this.relay.onCommitted((m) => this.committed(m));
+    // Forward on acceptance (valid, new, queued for the group commit), not
+    // after the commit: five hops would otherwise wait for five commits. A
+    // relay that dies before its commit has already passed the message on,
+    // and gets it back by catch-up when it returns (PROTOCOL.md §9).
+    this.unsubscribe = this.relay.onAccepted((m) => this.committed(m));
     const every = (ms: number, fn: () => void): void => {
       const t = setInterval(fn, ms);
       t.unref();
@@ -403,8 +407,8 @@ export class Mesh implements LinkHost {
 
   frame(link: PeerLink, f: Frame, bytes: number): void {
     const peer = peerLabel(link.peerId);
-    this.metrics.framesIn.labels(peer, f.type).inc();
-    this.metrics.bytesIn.labels(peer).inc(bytes);
+    this.metrics.frameIn(peer, f.type).inc();
+    this.metrics.byteIn(peer).inc(bytes);
     switch (f.type) {
       case 'msg':
         this.metrics.payloadBytesIn.inc(bytes);
@@ -461,19 +465,19 @@ export class Mesh implements LinkHost {
       c.outstanding.delete(id);
     }
     if (id && this.relay.has(id)) {
-      this.metrics.payloadsIn.labels(peerLabel(from), 'duplicate').inc();
+      this.metrics.payloadIn(peerLabel(from), 'duplicate').inc();
       if (!req) this.duplicateFrom(link);
       return;
     }
     if (id && !this.inflight.has(id)) this.inflight.set(id, { ttl: req ? req.ttl : ttl, from, catchup: req?.catchup ?? false });
-    this.relay.ingest(packet, from).then(
+    this.relay.ingest(packet, from, id ? { id, absent: true } : undefined).then(
       (r) => {
-        this.metrics.payloadsIn.labels(peerLabel(from), r.duplicate ? 'duplicate' : 'new').inc();
+        this.metrics.payloadIn(peerLabel(from), r.duplicate ? 'duplicate' : 'new').inc();
         if (r.duplicate && !req) this.duplicateFrom(link);
       },
       (e) => {
         if (id && this.inflight.get(id)?.from === from) this.inflight.delete(id);
-        this.metrics.payloadsIn.labels(peerLabel(from), 'refused').inc();
+        this.metrics.payloadIn(peerLabel(from), 'refused').inc();
         if (P.isProtocolError(e)) {
           this.metrics.violations.labels(peerLabel(from), 'bad_packet').inc();
           this.penalise(from, 'bad_packet');
@@ -612,8 +616,8 @@ export class Mesh implements LinkHost {
   /** Sends a frame on a link that is up, counting it. */
   send(link: PeerLink, type: string, text: string): boolean {
     if (!link.up) return false;
-    this.metrics.framesOut.labels(type).inc();
-    this.metrics.bytesOut.labels(peerLabel(link.peerId)).inc(Buffer.byteLength(text));
+    this.metrics.frameOut(type).inc();
+    this.metrics.byteOut(peerLabel(link.peerId)).inc(Buffer.byteLength(text));
     return link.send(text);
   }
 

@@ -413,11 +413,21 @@ export class MessageStore {
     }
   }
 
-  /** Live messages by id, in the order given; unknown, deleted and expired ids are skipped. */
+  /**
+   * Live messages by id, in the order given, including accepted ones not yet
+   * committed (the mesh forwards and announces on acceptance, so a peer may
+   * ask for one within the commit's few ms); unknown, deleted and expired ids
+   * are skipped.
+   */
   getByIds(ids: readonly string[]): StoredMessage[] {
     const cutoff = this.cutoff();
     const out: StoredMessage[] = [];
     for (const id of ids) {
+      const p = this.pendingIds.get(id);
+      if (p) {
+        out.push({ seq: p.seq, id: p.id, ...p.packet, received_at: p.receivedAt });
+        continue;
+      }
       if (!P.isHex64(id)) continue;
       const idBuf = Buffer.from(id, 'hex');
       const row = this.stmt.byId.get(key48(idBuf), idBuf) as Row | undefined;

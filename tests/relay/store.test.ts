@@ -47,6 +47,8 @@ describe('MessageStore', () => {
     const pending = s.uncommittedFor(k, 0);
     expect(pending.map((m) => m.id)).toEqual([packetIdOf(ps[0]!), packetIdOf(ps[2]!)]);
     expect(s.uncommittedFor(k, pending[0]!.seq).map((m) => m.id)).toEqual([packetIdOf(ps[2]!)]);
+    // Peers asking by id (graft, catch-up) get accepted messages before their commit too.
+    expect(s.getByIds([packetIdOf(ps[2]!), packetIdOf(ps[1]!)]).map((m) => m.message)).toEqual([ps[2]!.message, ps[1]!.message]);
     // The commit reports the same seqs, and the rows move from uncommitted to pages.
     const seqs = await Promise.all(done);
     expect([seqs[0], seqs[2]]).toEqual(pending.map((m) => m.seq));
