@@ -3,6 +3,21 @@ import client from 'prom-client';
 /** Short peer label: 16 hex digits of the relay id are plenty to tell peers apart on a dashboard. */
 export const peerLabel = (id: string): string => id.slice(0, 16);
 
+/**
+ * prom-client's labels() builds a key from its arguments on every call; on
+ * the per-frame path the children are looked up once and kept (label values
+ * are bounded: peers by --max-peers and bans, types by the frame schema).
+ */
+export function children<L extends string>(metric: client.Counter<L>): (...values: string[]) => client.Counter.Internal {
+  const cache = new Map<string, client.Counter.Internal>();
+  return (...values) => {
+    const k = values.join('\u0000');
+    let c = cache.get(k);
+    if (!c) cache.set(k, (c = metric.labels(...values)));
+    return c;
+  };
+}
+
 /** The mesh's series on the relay's own /metrics registry. */
 export class MeshMetrics {
   readonly framesIn: client.Counter<'peer' | 'type'>;
@@ -18,6 +33,12 @@ export class MeshMetrics {
   readonly canaries: client.Counter<'result'>;
   readonly catchupIn: client.Counter;
   readonly bans: client.Counter;
+  /** Cached children of the per-frame counters. */
+  readonly frameIn: (peer: string, type: string) => client.Counter.Internal;
+  readonly frameOut: (type: string) => client.Counter.Internal;
+  readonly byteIn: (peer: string) => client.Counter.Internal;
+  readonly byteOut: (peer: string) => client.Counter.Internal;
+  readonly payloadIn: (peer: string, result: string) => client.Counter.Internal;
 
   constructor(
     registry: client.Registry,
@@ -45,6 +66,11 @@ export class MeshMetrics {
     this.canaries = new client.Counter({ name: 'relay_mesh_canaries_total', help: 'Canaries by outcome (sent, returned, found, lost, inconclusive)', labelNames: ['result'], registers: r });
     this.catchupIn = new client.Counter({ name: 'relay_mesh_catchup_messages_total', help: 'Messages pulled from peers by catch-up reconciliation', registers: r });
     this.bans = new client.Counter({ name: 'relay_mesh_bans_total', help: 'Peers banned by this relay', registers: r });
+    this.frameIn = children(this.framesIn);
+    this.frameOut = children(this.framesOut);
+    this.byteIn = children(this.bytesIn);
+    this.byteOut = children(this.bytesOut);
+    this.payloadIn = children(this.payloadsIn);
     new client.Gauge({ name: 'relay_mesh_peers', help: 'Peer links up', registers: r, collect() { this.set(sources.peers()); } });
     new client.Gauge({ name: 'relay_mesh_eager_peers', help: 'Peers in the plumtree eager set', registers: r, collect() { this.set(sources.eager()); } });
     new client.Gauge({
