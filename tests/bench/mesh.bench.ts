@@ -4,10 +4,12 @@
 // farthest) timestamps each push. Run once with plain flooding and once with
 // plumtree (eager tree + ihave/graft), same topology, rate and duration.
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import * as P from '../../protocol/index.ts';
 import { cleanup, engine, keyPair, shaped } from '../relay/harness.ts';
 import { linked, type MeshNode, metrics, startMesh, sum } from '../relay/mesh-harness.ts';
+import { RawPoster } from './load.ts';
 import { percentile, printTable, verdict } from './table.ts';
 
 const RELAYS = 10;
@@ -32,6 +34,14 @@ interface Result {
   payloadBytes: number;
   meshBytes: number;
   refused: number;
+  /** CPU time of all relay processes (every thread) per message sent, ms. */
+  cpuMs: number;
+}
+
+/** user+system CPU seconds of a process so far, every thread (/proc). */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 async function scrape(nodes: MeshNode[]): Promise<{ copies: number; payloadBytes: number; meshBytes: number }> {
@@ -72,53 +82,42 @@ async function run(mode: 'flood' | 'plumtree', rate: number): Promise<Result> {
     });
     await ready;
 
-    // Open loop at RATE: a POST every 1/RATE s whatever the answers do.
-    const origin = nodes[0]!.url;
-    let refused = 0;
-    const statuses = new Map<number, number>();
+    // Open loop at RATE: a POST every 1/RATE s whatever the answers do, from a
+    // load generator light enough to leave the CPU to the ten relays.
+    const poster = await RawPoster.open(nodes[0]!.url, 128);
+    let posted = 0;
     const pace = async (seconds: number): Promise<number> => {
       const total = seconds * rate;
       const start = performance.now();
-      const inflight: Promise<void>[] = [];
       for (let i = 0; i < total; i++) {
         const due = start + (i * 1000) / rate;
         const wait = due - performance.now();
         if (wait > 1) await new Promise((r) => setTimeout(r, wait));
         const p = shaped(k);
-        const id = idOf(p);
-        sentAt.set(id, performance.now());
-        inflight.push(
-          fetch(`${origin}/v1/messages`, { method: 'POST', body: JSON.stringify(p), headers: { 'content-type': 'application/json' } }).then(
-            async (r) => {
-              await r.arrayBuffer();
-              if (r.status !== 202) {
-                refused++;
-                statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
-              }
-            },
-            () => {
-              refused++;
-              statuses.set(0, (statuses.get(0) ?? 0) + 1);
-            },
-          ),
-        );
+        sentAt.set(idOf(p), performance.now());
+        poster.post('/v1/messages', JSON.stringify(p));
+        posted++;
       }
-      await Promise.all(inflight);
+      await poster.answered(posted);
       return total;
     };
     await pace(WARMUP_S);
     await new Promise((r) => setTimeout(r, 1000));
     const before = await scrape(nodes);
+    const cpuBefore = nodes.reduce((a, n) => a + cpuSeconds(n.proc.pid!), 0);
     measuring = true;
-    refused = 0;
+    const badBefore = poster.bad;
     const sent = await pace(MEASURE_S);
+    const refused = poster.bad - badBefore;
     // Let the tail arrive.
     const deadline = Date.now() + 10_000;
     while (latencies.length < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     measuring = false;
+    const cpuAfter = nodes.reduce((a, n) => a + cpuSeconds(n.proc.pid!), 0);
     const after = await scrape(nodes);
     ws.close();
-    if (statuses.size) console.log(`${mode}: refused POSTs by status (0 = network error): ${JSON.stringify(Object.fromEntries(statuses))}`);
+    poster.close();
+    if (poster.statuses.size) console.log(`${mode}: refused POSTs by status: ${JSON.stringify(Object.fromEntries(poster.statuses))}`);
     const perRelayMsg = (x: number): number => x / (RELAYS - 1) / sent;
     return {
       mode,
@@ -131,6 +130,7 @@ async function run(mode: 'flood' | 'plumtree', rate: number): Promise<Result> {
       payloadBytes: perRelayMsg(after.payloadBytes - before.payloadBytes),
       meshBytes: perRelayMsg(after.meshBytes - before.meshBytes),
       refused,
+      cpuMs: ((cpuAfter - cpuBefore) / sent) * 1000,
     };
   } finally {
     await cleanup(...nodes);
@@ -147,8 +147,8 @@ console.log(
     `Copies and bytes are received over peer links, per receiving relay (${RELAYS - 1}) per message. Relays run with --sync normal.\n`,
 );
 printTable(
-  ['mode', 'msg/s', 'sent', 'pushed at far end', 'p50 ms', 'p99 ms', 'payload copies / relay / msg', 'payload KB / relay / msg', 'all mesh KB / relay / msg', 'POST refused'],
-  results.map((r) => [r.mode, r.rate, r.sent, r.delivered, r.p50, r.p99, r.copies, r.payloadBytes / 1024, r.meshBytes / 1024, r.refused]),
+  ['mode', 'msg/s', 'sent', 'pushed at far end', 'p50 ms', 'p99 ms', 'payload copies / relay / msg', 'payload KB / relay / msg', 'all mesh KB / relay / msg', 'POST refused', 'CPU ms / msg, all 10 relays', 'relay CPU at this rate (cores)'],
+  results.map((r) => [r.mode, r.rate, r.sent, r.delivered, r.p50, r.p99, r.copies, r.payloadBytes / 1024, r.meshBytes / 1024, r.refused, r.cpuMs, (r.cpuMs * r.rate) / 1000]),
 );
 const targets: (string | number)[][] = [];
 for (const rate of [RATE, LOW_RATE]) {

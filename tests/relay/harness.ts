@@ -49,7 +49,9 @@ export async function startRelay(opts: { dataDir?: string; args?: string[]; port
   const dataDir = opts.dataDir ?? tempDir();
   const url = `http://127.0.0.1:${port}`;
   const args = [join(root, 'relay'), '--host', '127.0.0.1', '--port', String(port), '--data', dataDir, '--public-url', url, '--stun-port', '0', '--log-level', 'warn', ...(opts.args ?? [])];
-  const proc = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  // RELAY_NODE_ARGS: node flags for every relay started here (profiling, e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof').
+  const nodeArgs = process.env.RELAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const proc = spawn(process.execPath, [...nodeArgs, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
@@ -86,7 +88,8 @@ export async function startRelay(opts: { dataDir?: string; args?: string[]; port
 export async function cleanup(...relays: (RelayProcess | undefined)[]): Promise<void> {
   for (const r of relays) {
     if (!r) continue;
-    await r.stop('SIGKILL');
+    // A profiled relay (RELAY_NODE_ARGS) must exit on its own to write its profile.
+    await r.stop(process.env.RELAY_NODE_ARGS ? 'SIGTERM' : 'SIGKILL');
     rmSync(r.dataDir, { recursive: true, force: true });
   }
 }
