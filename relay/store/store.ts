@@ -162,7 +162,10 @@ export class MessageStore {
     // one before its commit. After a crash those were never written: skipping
     // far past anything that could have been in flight (the ingest queue is
     // capped well below this) means no cursor a client holds is ever reused.
+    // The skip is recorded before anything is handed out, so a run that dies
+    // before its first commit still moves the next run's start on.
     this.nextSeq = Math.max(meta.high_water, last?.seq ?? 0) + 1 + SEQ_RESTART_GAP;
+    this.db.prepare('UPDATE meta SET high_water = ? WHERE k = 0').run(this.nextSeq - 1);
     this.lastReceivedAt = last?.received_at ?? 0;
     this.live = meta.live;
     this.bytes = meta.bytes;

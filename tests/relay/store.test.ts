@@ -70,6 +70,15 @@ describe('MessageStore', () => {
     // Up to the ingest queue's cap (20k) may have been handed out uncommitted when a relay died.
     expect(after - before).toBeGreaterThan(20_000);
     expect(after).toBe(before + 1 + SEQ_RESTART_GAP);
+    // A run that commits nothing (it died before its first commit) still moves the next start on.
+    await s2.close();
+    stores.splice(stores.indexOf(s2), 1);
+    const s3 = open(clock, dir);
+    await s3.close();
+    stores.splice(stores.indexOf(s3), 1);
+    const s4 = open(clock, dir);
+    const later = await add(s4, shaped(k));
+    expect(later - after).toBeGreaterThan(2 * SEQ_RESTART_GAP);
   });
 
   it('expires messages exactly retention after first receipt, in bounded batches', async () => {
