@@ -7,7 +7,7 @@ import type { RelayConfig } from './config.ts';
 import { RelayError } from './errors.ts';
 import { HttpLayer, writeCors } from './http.ts';
 import { loadOrCreateIdentity, type RelayIdentity } from './identity.ts';
-import { type CommittedListener, Ingestor, type IngestResult, type KnownId, type Source } from './ingest.ts';
+import { type AcceptedListener, type CommittedListener, Ingestor, type IngestResult, type KnownId, type Source } from './ingest.ts';
 import { LoadMeter } from './load.ts';
 import type { Logger } from './log.ts';
 import { RelayMetrics } from './metrics.ts';
@@ -179,7 +179,7 @@ export class Relay {
   }
 
   /** Valid, new, and queued for the commit (before it): see Ingestor.onAccepted. */
-  onAccepted(fn: CommittedListener): () => void {
+  onAccepted(fn: AcceptedListener): () => void {
     return this.ingestor.onAccepted(fn);
   }
 

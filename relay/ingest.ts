@@ -18,8 +18,12 @@ export interface CommittedMessage {
   id: string;
   seq: number;
   receivedAt: number;
-  packet: P.ClientMessagePacket;
   source: Source;
+}
+
+/** The accepted event also carries the packet (push and flooding send it on). */
+export interface AcceptedMessage extends CommittedMessage {
+  packet: P.ClientMessagePacket;
 }
 
 export interface IngestResult {
@@ -29,6 +33,7 @@ export interface IngestResult {
 
 export type IngestCallback = (err: unknown, result?: IngestResult) => void;
 export type CommittedListener = (m: CommittedMessage) => void;
+export type AcceptedListener = (m: AcceptedMessage) => void;
 
 /**
  * What a caller already knows about a packet: its id (packetIdOf of the same
@@ -41,7 +46,7 @@ export interface KnownId {
   absent: boolean;
 }
 
-function listen(list: CommittedListener[], fn: CommittedListener): () => void {
+function listen<F>(list: F[], fn: F): () => void {
   list.push(fn);
   return () => {
     const i = list.indexOf(fn);
@@ -75,7 +80,7 @@ export class Ingestor {
   /** Ids recently committed here: the cheap first dedupe check. */
   private readonly seen: LRUCache<string, true>;
   private readonly listeners: CommittedListener[] = [];
-  private readonly acceptListeners: CommittedListener[] = [];
+  private readonly acceptListeners: AcceptedListener[] = [];
 
   constructor(
     private readonly store: MessageStore,
@@ -98,11 +103,11 @@ export class Ingestor {
    * group commit, before the commit. Local push uses it so delivery does not
    * wait on fsync; the sender's 202 and the mesh still wait for the commit.
    */
-  onAccepted(fn: CommittedListener): () => void {
+  onAccepted(fn: AcceptedListener): () => void {
     return listen(this.acceptListeners, fn);
   }
 
-  private emit(listeners: CommittedListener[], event: CommittedMessage): void {
+  private emit<E>(listeners: ((e: E) => void)[], event: E): void {
     for (const l of listeners) {
       try {
         l(event);
@@ -198,7 +203,7 @@ export class Ingestor {
       this.seen.set(id, true);
       this.metrics.accepted[kind].inc();
       cb(null, { id, duplicate: false });
-      this.emit(this.listeners, { id, seq, receivedAt, packet, source });
+      if (this.listeners.length) this.emit(this.listeners, { id, seq, receivedAt, source });
     });
     if (queued && this.acceptListeners.length) this.emit(this.acceptListeners, { id, seq: queued.seq, receivedAt: queued.receivedAt, packet, source });
   }

@@ -3,7 +3,7 @@ import uWS, { type WebSocket as UwsSocket } from 'uWebSockets.js';
 import WebSocket from 'ws';
 import * as P from '../../protocol/index.ts';
 import type { Relay } from '../app.ts';
-import type { CommittedMessage } from '../ingest.ts';
+import type { AcceptedMessage } from '../ingest.ts';
 import { packetIdOf } from '../ingest.ts';
 import type { Logger } from '../log.ts';
 import { CanaryProber } from './canary.ts';
@@ -559,7 +559,7 @@ export class Mesh implements LinkHost {
 
   // ---------------------------------------------------------------- flooding
 
-  private committed(m: CommittedMessage): void {
+  private committed(m: AcceptedMessage): void {
     this.canary.committed(m);
     this.missing.delete(m.id);
     let ttl = MAX_TTL;

@@ -3,7 +3,7 @@ import * as P from '../../protocol/index.ts';
 import type { RetrievalAuth } from '../auth.ts';
 import { errorBody, RelayError, toWireError } from '../errors.ts';
 import { HttpLayer } from '../http.ts';
-import type { CommittedMessage, Ingestor } from '../ingest.ts';
+import type { AcceptedMessage, Ingestor } from '../ingest.ts';
 import type { Logger } from '../log.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { MessageStore } from '../store/store.ts';
@@ -198,7 +198,7 @@ export class PushHub {
     this.sendFrame(ws, `{"type":"synced","cursor":"${encodeCursor(s.last)}"}`);
   }
 
-  private push(m: CommittedMessage): void {
+  private push(m: AcceptedMessage): void {
     const set = this.byRecipient.get(m.packet.recipient);
     if (!set) return;
     let frame: string | undefined;

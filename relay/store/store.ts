@@ -53,7 +53,14 @@ export type CommitCallback = (err: Error | null, seq: number, receivedAt: number
 interface Pending {
   id: string;
   idBuf: Buffer;
-  packet: P.ClientMessagePacket;
+  /**
+   * The row body (DER key ‖ signature ‖ message), encoded when queued. Off the
+   * V8 heap: the packet's strings are not kept alive until the commit, which
+   * made every young-generation GC copy them (the push path's GC pauses).
+   */
+  body: Buffer;
+  /** Recipient key hash (the rk index column), for uncommittedFor. */
+  rk: number;
   cb: CommitCallback;
   /** Given when queued (not when committed), so a message can be pushed before its commit. */
   seq: number;
@@ -233,7 +240,9 @@ export class MessageStore {
     // Receipt times never decrease in seq order (expiry deletes a prefix by seq).
     const receivedAt = Math.max(this.clock.now(), this.lastReceivedAt);
     this.lastReceivedAt = receivedAt;
-    const p: Pending = { id, idBuf: Buffer.from(id, 'hex'), packet, cb, seq: this.nextSeq++, receivedAt };
+    const body = Buffer.allocUnsafeSlow(SPKI + SIG + P.base64DecodedLength(packet.message));
+    encodeBody(packet, body, 0);
+    const p: Pending = { id, idBuf: Buffer.from(id, 'hex'), body, rk: recipientKey(packet.recipient), cb, seq: this.nextSeq++, receivedAt };
     this.pending.push(p);
     this.pendingIds.set(id, p);
     this.schedule();
@@ -243,9 +252,12 @@ export class MessageStore {
   /** Queued or in-flight (not yet committed) packets for `recipient` after `afterSeq`, in seq order. */
   uncommittedFor(recipient: string, afterSeq: number): StoredMessage[] {
     const out: StoredMessage[] = [];
+    if (this.pendingIds.size === 0) return out;
+    const rk = recipientKey(recipient);
+    const der = Buffer.from(recipient, 'base64');
     for (const list of [this.inFlight ?? [], this.pending])
       for (const p of list)
-        if (p.seq > afterSeq && p.packet.recipient === recipient) out.push({ seq: p.seq, id: p.id, ...p.packet, received_at: p.receivedAt });
+        if (p.seq > afterSeq && p.rk === rk && der.equals(p.body.subarray(0, SPKI))) out.push({ seq: p.seq, id: p.id, ...decodeBody(p.body), received_at: p.receivedAt });
     return out;
   }
 
@@ -293,7 +305,7 @@ export class MessageStore {
     // [id 32 B × n][bodies]. One transfer costs the postMessage a fraction of several.
     let total = 68 * n;
     const bodyLens = new Array<number>(n);
-    for (let i = 0; i < n; i++) total += bodyLens[i] = SPKI + SIG + P.base64DecodedLength(batch[i]!.packet.message);
+    for (let i = 0; i < n; i++) total += bodyLens[i] = batch[i]!.body.length;
     const buf = new ArrayBuffer(total);
     const seqs = new Float64Array(buf, 0, n);
     const times = new Float64Array(buf, 8 * n, n);
@@ -309,8 +321,8 @@ export class MessageStore {
       lengths[i] = bodyLens[i]!;
       p.idBuf.copy(bytes, 36 * n + 32 * i);
       idk[i] = key48(p.idBuf);
-      rk[i] = recipientKey(p.packet.recipient);
-      encodeBody(p.packet, bytes, off);
+      rk[i] = p.rk;
+      p.body.copy(bytes, off);
       off += bodyLens[i]!;
     }
     void this.request({ t: 'insert', n, buf }, [buf]).then((r) => {
@@ -428,7 +440,7 @@ export class MessageStore {
     for (const id of ids) {
       const p = this.pendingIds.get(id);
       if (p) {
-        out.push({ seq: p.seq, id: p.id, ...p.packet, received_at: p.receivedAt });
+        out.push({ seq: p.seq, id: p.id, ...decodeBody(p.body), received_at: p.receivedAt });
         continue;
       }
       if (!P.isHex64(id)) continue;

@@ -6,7 +6,8 @@
 //  4. relay RSS with 1M stored messages (rows loaded through the store layer).
 // Diagnostics: BENCH_ONLY=ingest,push,page,rss picks parts; BENCH_RELAY_NODE_ARGS
 // passes node flags to the relay (e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof'),
-// BENCH_RELAY_OUT=file collects its output (e.g. with --trace-gc), and
+// BENCH_RELAY_OUT=file collects its output (e.g. with --trace-gc), BENCH_RELAY_ARGS
+// adds relay options to the push run (e.g. '--sync normal'), and
 // BENCH_DEBUG=1 prints its heap metrics after the RSS run.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -342,7 +343,7 @@ async function pushRun(url: string, subscribe: (k: { privateKey: P.PrivateKeyHan
 async function pushLatency(keys: P.ClientMessagePacket['recipient'][], pairs: { privateKey: P.PrivateKeyHandle; publicKey: P.PublicKeyHandle }[]): Promise<void> {
   const total = PUSH_RATE * PUSH_SECONDS;
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-relay-'));
-  const relay = await startRelay(dataDir);
+  const relay = await startRelay(dataDir, process.env.BENCH_RELAY_ARGS?.split(' ').filter(Boolean));
   const status = (await (await fetch(`${relay.url}/v1/status`)).json()) as { id: string };
   const r = await pushRun(relay.url, async (k) => JSON.stringify(await P.signRetrieval(engine, k, status.id)), keys, pairs, () => {
     if (process.env.BENCH_SNAP) relay.proc.kill('SIGUSR2');
