@@ -1,18 +1,33 @@
 // Shared by the relay and mesh benchmarks.
 import net from 'node:net';
 
+interface Conn {
+  socket: net.Socket;
+  /** The request written and not yet answered. */
+  inflight: string | undefined;
+}
+
 /**
  * A load generator light enough not to be the bottleneck: keep-alive TCP
  * sockets written with prebuilt HTTP/1.1 requests, one in flight per socket,
  * responses only counted by their status line. node:http's client costs more
  * CPU per request than the relay under test and, on 2 cores, its own event
  * loop stalls showed up as "push latency".
+ *
+ * Like a browser, it replaces a keep-alive connection the server closed (uWS
+ * closes idle ones after 10 s) and sends a request that was on it again;
+ * relays dedupe by packet id, so that is safe. Without this, a request written
+ * to a connection closing underneath was silently lost.
  */
 export class RawPoster {
-  private readonly idle: net.Socket[] = [];
+  private readonly idle: Conn[] = [];
   private readonly queue: string[] = [];
+  private readonly all = new Set<Conn>();
+  private closing = false;
   ok = 0;
   bad = 0;
+  /** Connections the server closed (and that were replaced). */
+  reconnects = 0;
   /** Answers other than 202, by status. */
   readonly statuses = new Map<number, number>();
   private constructor(private readonly host: string, private readonly port: number) {}
@@ -24,11 +39,15 @@ export class RawPoster {
     return p;
   }
 
-  private connect(): Promise<net.Socket> {
+  private connect(): Promise<Conn> {
     return new Promise((resolve, reject) => {
-      const s = net.connect(this.port, this.host, () => resolve(s));
+      const c: Conn = { socket: net.connect(this.port, this.host, () => resolve(c)), inflight: undefined };
+      const s = c.socket;
+      this.all.add(c);
       s.setNoDelay(true);
       s.once('error', reject);
+      s.on('error', () => {});
+      s.on('close', () => this.lost(c));
       let buf = '';
       s.on('data', (d: Buffer) => {
         // One request in flight per socket; a response is complete once its (small) body is in.
@@ -44,18 +63,39 @@ export class RawPoster {
           this.statuses.set(status, (this.statuses.get(status) ?? 0) + 1);
         }
         buf = '';
-        const next = this.queue.shift();
-        if (next !== undefined) s.write(next);
-        else this.idle.push(s);
+        c.inflight = undefined;
+        this.next(c);
       });
     });
   }
 
+  /** A connection closed: forget it, and send what was on it again on a new one. */
+  private lost(c: Conn): void {
+    if (!this.all.delete(c) || this.closing) return;
+    const i = this.idle.indexOf(c);
+    if (i >= 0) this.idle.splice(i, 1);
+    if (c.inflight !== undefined) this.queue.unshift(c.inflight);
+    this.reconnects++;
+    this.connect().then(
+      (fresh) => this.next(fresh),
+      () => this.bad++,
+    );
+  }
+
+  private next(c: Conn): void {
+    const req = this.queue.shift();
+    if (req === undefined) {
+      this.idle.push(c);
+      return;
+    }
+    c.inflight = req;
+    c.socket.write(req);
+  }
+
   post(path: string, body: string): void {
-    const req = `POST ${path} HTTP/1.1\r\nHost: ${this.host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-    const s = this.idle.pop();
-    if (s) s.write(req);
-    else this.queue.push(req);
+    this.queue.push(`POST ${path} HTTP/1.1\r\nHost: ${this.host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    const c = this.idle.pop();
+    if (c) this.next(c);
   }
 
   /** Resolves once `n` answers have come in (or after `ms`). */
@@ -65,6 +105,7 @@ export class RawPoster {
   }
 
   close(): void {
-    for (const s of this.idle) s.destroy();
+    this.closing = true;
+    for (const c of this.all) c.socket.destroy();
   }
 }

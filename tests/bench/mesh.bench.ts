@@ -59,7 +59,9 @@ async function run(mode: 'flood' | 'plumtree', rate: number): Promise<Result> {
     await linked(nodes, edges, 60_000);
     const k = await keyPair();
     const far = nodes[RELAYS - 1]!;
-    const sentAt = new Map<string, number>();
+    // Send time and whether the message belongs to the measured phase (warm-up
+    // messages still arriving after it started must not count).
+    const sentAt = new Map<string, { t: number; measured: boolean }>();
     const latencies: number[] = [];
     let measuring = false;
     const ws = new WebSocket(`${far.url.replace('http', 'ws')}/v1/subscribe`);
@@ -73,10 +75,10 @@ async function run(mode: 'flood' | 'plumtree', rate: number): Promise<Result> {
       if (f.type === 'synced') synced();
       if (f.type !== 'messages') return;
       for (const m of f.messages) {
-        const t = sentAt.get(m.id);
-        if (t !== undefined) {
+        const e = sentAt.get(m.id);
+        if (e !== undefined) {
           sentAt.delete(m.id);
-          if (measuring) latencies.push(now - t);
+          if (e.measured) latencies.push(now - e.t);
         }
       }
     });
@@ -94,7 +96,7 @@ async function run(mode: 'flood' | 'plumtree', rate: number): Promise<Result> {
         const wait = due - performance.now();
         if (wait > 1) await new Promise((r) => setTimeout(r, wait));
         const p = shaped(k);
-        sentAt.set(idOf(p), performance.now());
+        sentAt.set(idOf(p), { t: performance.now(), measured: measuring });
         poster.post('/v1/messages', JSON.stringify(p));
         posted++;
       }
@@ -113,10 +115,13 @@ async function run(mode: 'flood' | 'plumtree', rate: number): Promise<Result> {
     const deadline = Date.now() + 10_000;
     while (latencies.length < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     measuring = false;
+    const lost = [...sentAt.values()].filter((e) => e.measured).length;
+    if (lost) console.log(`${mode} ${rate}/s: ${lost} measured message(s) not pushed at the far end within 10 s`);
     const cpuAfter = nodes.reduce((a, n) => a + cpuSeconds(n.proc.pid!), 0);
     const after = await scrape(nodes);
     ws.close();
     poster.close();
+    if (poster.reconnects) console.log(`${mode} ${rate}/s: the load generator replaced ${poster.reconnects} keep-alive connection(s) the relay closed when idle (requests on them were sent again)`);
     if (poster.statuses.size) console.log(`${mode}: refused POSTs by status: ${JSON.stringify(Object.fromEntries(poster.statuses))}`);
     const perRelayMsg = (x: number): number => x / (RELAYS - 1) / sent;
     return {
