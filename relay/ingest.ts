@@ -10,9 +10,10 @@ import type { MessageStore } from './store/store.ts';
 export type Source = 'client' | (string & {});
 
 /**
- * A new packet, valid and queued for the commit (the "accepted" event; push
- * to local subscribers hangs off it), or durably stored (the "committed"
- * event; the mesh's flooding hangs off it). `seq` and `receivedAt` are the same in both.
+ * A new packet, durably stored (the "committed" event). The "accepted" event
+ * (AcceptedMessage) comes first, when it is valid and queued for the commit;
+ * local push and the mesh's flooding hang off that one. `seq` and
+ * `receivedAt` are the same in both.
  */
 export interface CommittedMessage {
   id: string;
@@ -100,8 +101,8 @@ export class Ingestor {
 
   /**
    * Registers a listener for accepted messages: valid, new, and queued for the
-   * group commit, before the commit. Local push uses it so delivery does not
-   * wait on fsync; the sender's 202 and the mesh still wait for the commit.
+   * group commit, before the commit. Local push and mesh flooding use it so
+   * delivery does not wait on fsync; the sender's 202 still waits for the commit.
    */
   onAccepted(fn: AcceptedListener): () => void {
     return listen(this.acceptListeners, fn);
@@ -171,9 +172,8 @@ export class Ingestor {
       return;
     }
     const id = knownId ?? packetIdOf(packet);
-    if (absent) {
-      // The caller just looked (has() said no, in this same turn): skip the second lookup.
-    } else if (this.store.isPending(id)) {
+    // `absent`: the caller just looked (has() said no, in this same turn), so neither lookup is repeated.
+    if (!absent && this.store.isPending(id)) {
       // Same packet twice in one turn: answer the second once the first is committed.
       this.store.afterCommit(id, (err) => {
         if (err) cb(new RelayError('internal', 'could not store the message'));

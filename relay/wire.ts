@@ -8,7 +8,7 @@ import type { StoredMessage } from './store/store.ts';
 export const messageJson = (m: StoredMessage): string =>
   `{"id":"${m.id}","recipient":"${m.recipient}","message":"${m.message}","signature":"${m.signature}","received_at":"${isoTime(m.received_at)}"}`;
 
-// A group commit gives all its rows one receipt time, so pages repeat it run after run.
+// Messages received in the same millisecond share a receipt time, so a page repeats it run after run.
 let lastMs = NaN;
 let lastIso = '';
 function isoTime(ms: number): string {
@@ -29,6 +29,10 @@ export function decodeCursor(text: string | undefined): number | undefined {
   const n = Number(text);
   return Number.isSafeInteger(n) ? n : undefined;
 }
+
+/** A subscription frame carrying messages (backlog pages and live pushes). */
+export const messagesFrame = (messages: readonly StoredMessage[], cursor: number): string =>
+  `{"type":"messages","messages":[${messages.map(messageJson).join(',')}],"cursor":"${encodeCursor(cursor)}"}`;
 
 /** A page's JSON as parts (one per message) for Exchange.sendParts; joined, they are the page. */
 export function pageJsonParts(messages: StoredMessage[], cursor: number, more: boolean): string[] {

@@ -7,7 +7,7 @@ import type { AcceptedMessage, Ingestor } from '../ingest.ts';
 import type { Logger } from '../log.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { MessageStore } from '../store/store.ts';
-import { decodeCursor, encodeCursor, messageJson } from '../wire.ts';
+import { decodeCursor, encodeCursor, messagesFrame } from '../wire.ts';
 
 /**
  * GET /v1/subscribe (WebSocket). The client's first frame is a retrieval
@@ -181,7 +181,7 @@ export class PushHub {
       const { messages, more } = this.store.page(s.recipient, s.last, BACKLOG_PAGE);
       if (messages.length) {
         s.last = messages[messages.length - 1]!.seq;
-        if (!this.sendFrame(ws, `{"type":"messages","messages":[${messages.map(messageJson).join(',')}],"cursor":"${encodeCursor(s.last)}"}`)) return;
+        if (!this.sendFrame(ws, messagesFrame(messages, s.last))) return;
         this.metrics.pushed.inc(messages.length);
       }
       if (!more) break;
@@ -191,7 +191,7 @@ export class PushHub {
     const uncommitted = this.store.uncommittedFor(s.recipient, s.last);
     if (uncommitted.length) {
       s.last = uncommitted[uncommitted.length - 1]!.seq;
-      if (!this.sendFrame(ws, `{"type":"messages","messages":[${uncommitted.map(messageJson).join(',')}],"cursor":"${encodeCursor(s.last)}"}`)) return;
+      if (!this.sendFrame(ws, messagesFrame(uncommitted, s.last))) return;
       this.metrics.pushed.inc(uncommitted.length);
     }
     s.phase = 'live';
@@ -205,7 +205,7 @@ export class PushHub {
     for (const ws of set) {
       const s = ws.getUserData();
       if (s.phase !== 'live' || m.seq <= s.last) continue;
-      frame ??= `{"type":"messages","messages":[${messageJson({ ...m.packet, id: m.id, seq: m.seq, received_at: m.receivedAt })}],"cursor":"${encodeCursor(m.seq)}"}`;
+      frame ??= messagesFrame([{ ...m.packet, id: m.id, seq: m.seq, received_at: m.receivedAt }], m.seq);
       s.last = m.seq;
       ws.cork(() => this.sendFrame(ws, frame!));
       this.metrics.pushed.inc();

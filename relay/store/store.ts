@@ -257,7 +257,7 @@ export class MessageStore {
     const der = Buffer.from(recipient, 'base64');
     for (const list of [this.inFlight ?? [], this.pending])
       for (const p of list)
-        if (p.seq > afterSeq && p.rk === rk && der.equals(p.body.subarray(0, SPKI))) out.push({ seq: p.seq, id: p.id, ...decodeBody(p.body), received_at: p.receivedAt });
+        if (p.seq > afterSeq && p.rk === rk && der.equals(p.body.subarray(0, SPKI))) out.push(pendingMessage(p));
     return out;
   }
 
@@ -440,7 +440,7 @@ export class MessageStore {
     for (const id of ids) {
       const p = this.pendingIds.get(id);
       if (p) {
-        out.push({ seq: p.seq, id: p.id, ...decodeBody(p.body), received_at: p.receivedAt });
+        out.push(pendingMessage(p));
         continue;
       }
       if (!P.isHex64(id)) continue;
@@ -570,6 +570,9 @@ function encodeBody(p: P.ClientMessagePacket, out: Buffer, off: number): void {
   out.write(p.signature, off + SPKI, SIG, 'base64');
   out.write(p.message, off + SPKI + SIG, P.base64DecodedLength(p.message), 'base64');
 }
+
+/** A queued (not yet committed) packet as the store hands messages out. */
+const pendingMessage = (p: Pending): StoredMessage => ({ seq: p.seq, id: p.id, ...decodeBody(p.body), received_at: p.receivedAt });
 
 function decodeBody(body: Buffer): { recipient: string; message: string; signature: string } {
   return {
