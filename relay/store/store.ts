@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import * as P from '../../protocol/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
+import { openWriter, type WriterRequest } from './writer-core.js';
 
 /** A message as the store hands it out: the client packet plus where and when it was received here. */
 export interface StoredMessage {
@@ -100,8 +101,8 @@ INSERT OR IGNORE INTO meta (k, high_water, live, bytes) VALUES (0, 0, 0, 0);
 
 /**
  * The durable message store: better-sqlite3 in WAL mode is the truth, memory
- * a bounded cache. Writes go to one writer thread (writer-worker.js) as group
- * commits: whatever arrived in this event-loop turn, or while the previous
+ * a bounded cache. Writes go to one write connection (writer-core.js: on its
+ * own thread when commits fsync, in this one otherwise) as group commits: whatever arrived in this event-loop turn, or while the previous
  * commit was in flight, is one transaction, and each caller is told only
  * after its row is committed. Reads run here, on this thread's connection.
  *
@@ -127,7 +128,7 @@ export class MessageStore {
   private readonly pendingIds = new Map<string, Pending>();
   private inFlight: Pending[] | undefined;
   private dispatchScheduled = false;
-  private readonly writer: Worker;
+  private readonly writer: WriterChannel;
   private readonly checkpointer: Worker;
   private readonly checkpointerDone: Promise<void>;
   private rid = 0;
@@ -160,7 +161,7 @@ export class MessageStore {
     this.db.pragma('mmap_size = 0');
     this.db.pragma('journal_size_limit = 67108864');
     this.db.exec(SCHEMA);
-    // This connection only reads from here on; the writer thread checkpoints.
+    // This connection only reads from here on; checkpoint-worker.js checkpoints.
     this.db.pragma('wal_autocheckpoint = 0');
     this.stmt = this.prepare();
     const meta = this.stmt.meta.get() as { high_water: number; live: number; bytes: number };
@@ -176,22 +177,19 @@ export class MessageStore {
     this.lastReceivedAt = last?.received_at ?? 0;
     this.live = meta.live;
     this.bytes = meta.bytes;
-    this.writer = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: { path: opts.path, sync: opts.sync ?? 'full' } });
-    this.writer.on('message', (r: WriterReply) => {
+    const sync = opts.sync ?? 'full';
+    const onReply = (r: WriterReply): void => {
       this.live = r.live;
       this.bytes = r.bytes;
       const done = this.replies.get(r.rid);
       this.replies.delete(r.rid);
       done?.(r);
-    });
-    this.writer.on('error', (err) => this.fail(err));
+    };
+    this.writer = sync === 'full' ? threadWriter(opts.path, onReply, (err) => this.fail(err), () => this.closed) : inlineWriter(opts.path, onReply);
     this.checkpointer = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { path: opts.path, everyMs: 200 } });
     // Checkpoints are housekeeping: if the thread dies, the WAL grows until the writer's close truncates it.
     this.checkpointer.on('error', (err) => this.log.error({ err }, 'WAL checkpointer failed'));
     this.checkpointerDone = new Promise((resolve) => this.checkpointer.once('exit', () => resolve()));
-    this.writer.on('exit', (code) => {
-      if (!this.closed) this.fail(new Error(`store writer exited with ${code}`));
-    });
   }
 
   private prepare() {
@@ -222,7 +220,7 @@ export class MessageStore {
     const rid = ++this.rid;
     return new Promise((resolve) => {
       this.replies.set(rid, resolve);
-      this.writer.postMessage({ ...m, rid }, transfer);
+      this.writer.post({ ...m, rid }, transfer);
     });
   }
 
@@ -553,6 +551,37 @@ export class MessageStore {
     await this.writer.terminate();
     this.db.close();
   }
+}
+
+/** Where group commits run: the writer thread (sync full) or this thread (sync normal); see writer-core.js. */
+interface WriterChannel {
+  post(m: Record<string, unknown>, transfer: ArrayBuffer[]): void;
+  terminate(): Promise<unknown>;
+}
+
+function threadWriter(path: string, onReply: (r: WriterReply) => void, onError: (err: Error) => void, closing: () => boolean): WriterChannel {
+  const w = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: { path, sync: 'full' } });
+  w.on('message', onReply);
+  w.on('error', onError);
+  w.on('exit', (code) => {
+    if (!closing()) onError(new Error(`store writer exited with ${code}`));
+  });
+  return { post: (m, transfer) => w.postMessage(m, transfer), terminate: () => w.terminate() };
+}
+
+/**
+ * Commits in this thread. Replies are delivered on the next microtask, so a
+ * caller sees the same order of events as with the thread: request, then reply.
+ */
+function inlineWriter(path: string, onReply: (r: WriterReply) => void): WriterChannel {
+  const handle = openWriter(path, 'normal');
+  return {
+    post: (m) => {
+      const r = { rid: m.rid as number, ...handle(m as unknown as WriterRequest) };
+      queueMicrotask(() => onReply(r));
+    },
+    terminate: () => Promise.resolve(),
+  };
 }
 
 interface WriterReply {

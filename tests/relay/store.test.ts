@@ -1,7 +1,7 @@
 // The store in-process with an injected clock: expiry without sleeping for days.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../relay/clock.ts';
 import { packetIdOf } from '../../relay/ingest.ts';
 import { silentLogger } from '../../relay/log.ts';
@@ -17,10 +17,13 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+/** Group commits run on the writer thread under sync full and in the calling thread under sync normal: both paths get every test. */
+let sync: 'full' | 'normal' = 'full';
+
 function open(clock: ManualClock, dir?: string): MessageStore {
   const d = dir ?? tempDir('relay-store-');
   if (!dir) dirs.push(d);
-  const s = new MessageStore({ path: join(d, 'messages.db'), retentionMs: 7 * DAY, clock, log: silentLogger() });
+  const s = new MessageStore({ path: join(d, 'messages.db'), retentionMs: 7 * DAY, clock, log: silentLogger(), sync });
   stores.push(s);
   return s;
 }
@@ -31,7 +34,11 @@ function add(s: MessageStore, p: P.ClientMessagePacket): Promise<number> {
   });
 }
 
-describe('MessageStore', () => {
+describe.each(['full', 'normal'] as const)('MessageStore (sync %s)', (mode) => {
+  beforeEach(() => {
+    sync = mode;
+  });
+
   it('hands out seq and receipt time when a packet is queued, and shows it as uncommitted until the commit', async () => {
     const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
     const s = open(clock);
