@@ -71,6 +71,8 @@ export class PeerLink {
   private tokensAt: number;
   /** Set by the mesh: which plumtree set this peer is in. */
   eager = true;
+  /** When we last told this peer to stop pushing to us (performance.now()). */
+  prunedAt = 0;
   /** Mesh bookkeeping for catch-up with this peer. */
   catchup: unknown;
 

@@ -52,6 +52,8 @@ const DIAL_TICK_MS = 250;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 const MISSING_MAX = 100_000;
+/** A lazy link that still pushes to us is told again at most this often (see duplicateFrom). */
+const PRUNE_REPEAT_MS = 1000;
 const CATCHUP_QUEUE_MAX = 200_000;
 const CATCHUP_OUTSTANDING = 256;
 const CATCHUP_REQUEST_TIMEOUT_MS = 15_000;
@@ -486,10 +488,20 @@ export class Mesh implements LinkHost {
     );
   }
 
-  /** Plumtree: a payload we already had came over an eager link, so that link is redundant. */
+  /**
+   * Plumtree: a payload we already had came over a link, so that link is
+   * redundant: stop pushing on it and tell the peer to stop too. The peer is
+   * told even when our side is lazy already: a graft crossing a prune leaves
+   * the two ends disagreeing (one eager, one lazy), and only a prune from the
+   * receiving end repairs that. At most once a second per link while the
+   * copies that were already on the wire arrive.
+   */
   private duplicateFrom(link: PeerLink): void {
-    if (this.options.mode !== 'plumtree' || !link.eager || !link.up) return;
+    if (this.options.mode !== 'plumtree' || !link.up) return;
+    const now = performance.now();
+    if (!link.eager && now - link.prunedAt < PRUNE_REPEAT_MS) return;
     link.eager = false;
+    link.prunedAt = now;
     this.send(link, 'prune', '{"type":"prune"}');
   }
 

@@ -1,8 +1,10 @@
 // The relay mesh with real relay processes on loopback: delivery across a
 // line and a ring, catch-up after downtime, and misbehaving relays banned.
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import * as P from '../../protocol/index.ts';
-import { cleanup, engine, getAll, idOf, keyPair, post, shaped, WsClient } from './harness.ts';
+import { authContent, MESH_VERSION } from '../../relay/mesh/frames.ts';
+import { cleanup, engine, getAll, idOf, keyPair, post, publicKeyOf, shaped, WsClient } from './harness.ts';
 import { linked, type MeshNode, metrics, restart, rssBytes, startMesh, status, sum, until } from './mesh-harness.ts';
 
 let started: MeshNode[][] = [];
@@ -41,6 +43,42 @@ async function everyoneHolds(nodes: MeshNode[], k: Awaited<ReturnType<typeof key
     'every relay to hold every message',
     250,
   );
+}
+
+/**
+ * A peer relay played by the test: it does the real handshake (hello, signed
+ * auth, descriptor) on /v1/peer and then sends whatever frames the test says,
+ * recording every frame the relay sends back.
+ */
+async function testPeer(node: MeshNode): Promise<{ send: (f: object) => void; frames: { type: string }[]; close: () => void }> {
+  const keys = await keyPair();
+  const id = await P.fingerprint(engine, publicKeyOf(keys));
+  const url = 'http://127.0.0.1:9';
+  const challenge = P.toBase64Url(engine.randomBytes(32));
+  const ws = new WebSocket(`${node.url.replace('http', 'ws')}/v1/peer`);
+  const frames: { type: string }[] = [];
+  let authSent: Promise<void> | undefined;
+  const theirAuth = new Promise<void>((resolve, reject) => {
+    ws.on('error', reject);
+    ws.on('close', (code, reason) => reject(new Error(`closed ${code} ${reason.toString()}`)));
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', version: MESH_VERSION, id, challenge })));
+    ws.on('message', (data) => {
+      const f = JSON.parse(data.toString());
+      frames.push(f);
+      if (f.type === 'hello') {
+        authSent = (async () => {
+          const now = Date.now();
+          const proof = await P.signMessage(engine, keys, authContent(id, node.id, f.challenge, challenge, url), now);
+          ws.send(JSON.stringify({ type: 'auth', proof, descriptor: await P.signDescriptor(engine, keys, url, now) }));
+        })();
+      }
+      if (f.type === 'auth') resolve();
+    });
+  });
+  await theirAuth;
+  // Anything sent before our own auth would break the handshake.
+  await authSent;
+  return { send: (f) => ws.send(JSON.stringify(f)), frames, close: () => ws.close() };
 }
 
 describe('mesh', () => {
@@ -217,6 +255,29 @@ describe('mesh', () => {
     expect(r.status).toBe(202);
     await until(async () => (await heldIds(nodes[3]!, k)).has(await idOf(p)), 10_000, 'delivery between honest relays');
     for (const n of [nodes[0]!, nodes[3]!]) expect(await rssBytes(n.url)).toBeLessThan(RSS_LIMIT);
+  });
+
+  it('plumtree: a peer that keeps pushing on a link this relay made lazy is told to prune again (ends that disagree are repaired)', async () => {
+    const [node] = await startMesh(1, []);
+    started.push([node!]);
+    const peer = await testPeer(node!);
+    try {
+      // The peer prunes first: the relay now only announces ids to it. A graft
+      // crossing that prune could leave the peer still pushing; here it just does.
+      peer.send({ type: 'prune' });
+      const packet = shaped(await keyPair());
+      peer.send({ type: 'msg', ttl: 3, packet });
+      await until(async () => sum(await metrics(node!.url), 'relay_mesh_payloads_received_total', 'result="new"') === 1, 5000, 'the first copy to be stored');
+      expect(peer.frames.filter((f) => f.type === 'prune')).toEqual([]);
+      peer.send({ type: 'msg', ttl: 3, packet });
+      await until(() => peer.frames.some((f) => f.type === 'prune'), 5000, 'a prune for the duplicate from a lazy link');
+      // Copies already on the wire do not each get a prune.
+      for (let i = 0; i < 5; i++) peer.send({ type: 'msg', ttl: 3, packet });
+      await until(async () => sum(await metrics(node!.url), 'relay_mesh_payloads_received_total', 'result="duplicate"') === 6, 5000, 'the duplicates to arrive');
+      expect(peer.frames.filter((f) => f.type === 'prune').length).toBe(1);
+    } finally {
+      peer.close();
+    }
   });
 
   it('learns relays from server lists and links up to --target-peers', async () => {
