@@ -4,7 +4,18 @@
 // by 10-20 ms every 200 ms, when the writer thread checkpointed itself).
 // Plain JS: worker threads do not inherit the tsx loader.
 import Database from 'better-sqlite3';
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
+
+// Lowest CPU priority for this thread alone (on Linux a thread id is a valid
+// setpriority target): copying pages can wait, while the threads answering
+// and pushing cannot, and on a small machine they share the same cores.
+try {
+  setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), 19);
+} catch {
+  // not Linux, or not allowed: same priority as the rest
+}
 
 /** @type {{ path: string, everyMs: number }} */
 const opts = workerData;
