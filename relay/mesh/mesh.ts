@@ -1,14 +1,13 @@
 import { LRUCache } from 'lru-cache';
-import uWS, { type WebSocket as UwsSocket } from 'uWebSockets.js';
-import WebSocket from 'ws';
 import * as P from '../../protocol/index.ts';
 import type { Relay } from '../app.ts';
 import type { AcceptedMessage } from '../ingest.ts';
 import { packetIdOf } from '../ingest.ts';
 import type { Logger } from '../log.ts';
 import { CanaryProber } from './canary.ts';
-import { type Frame, MAX_FRAME_BYTES, MAX_IDS, MAX_PREFIXES, MAX_TTL, msgFrame } from './frames.ts';
-import { CLOSE, type LinkHost, PeerLink, SOFT_BUFFER, type Transport } from './link.ts';
+import { type Frame, MAX_IDS, MAX_PREFIXES, MAX_TTL, msgFrame } from './frames.ts';
+import { CLOSE, type LinkHost, type PeerLink, SOFT_BUFFER } from './link.ts';
+import { acceptPeers, dialPeer, type PeerSockets } from './transports.ts';
 import { MeshMetrics, peerLabel } from './metrics.ts';
 import type { MeshOptions } from './options.ts';
 import { diffChildren, SnapshotSource } from './reconcile.ts';
@@ -58,10 +57,6 @@ const CATCHUP_QUEUE_MAX = 200_000;
 const CATCHUP_OUTSTANDING = 256;
 const CATCHUP_REQUEST_TIMEOUT_MS = 15_000;
 const SERVE_QUEUE_MAX = 8192;
-const CLIENT_PING_MS = 15_000;
-const CLIENT_IDLE_MS = 60_000;
-
-type UwsData = { link: PeerLink | undefined };
 
 /**
  * The relay mesh: peer links over WebSocket (accepted on /v1/peer with uWS,
@@ -94,6 +89,7 @@ export class Mesh implements LinkHost {
   private readonly snapshots: SnapshotSource;
   private readonly canary: CanaryProber;
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly sockets: PeerSockets;
   private closing = false;
   private unsubscribe: (() => void) | undefined;
 
@@ -115,7 +111,16 @@ export class Mesh implements LinkHost {
     });
     this.canary = new CanaryProber(this, options, log);
     for (const url of relay.config.peers) this.addTarget(url, undefined, true);
-    this.registerRoute();
+    this.sockets = {
+      host: this,
+      // At most 32 links still in their handshake: a cheap cap on unauthenticated sockets.
+      roomForInbound: () => !this.closing && this.peers.size < this.relay.config.maxPeers && [...this.links].filter((l) => !l.up).length < 32,
+      opened: (link) => this.links.add(link),
+      drained: (link) => {
+        if (link.up) this.serveCatchup(link);
+      },
+    };
+    acceptPeers(relay.app, relay.http, this.sockets);
     relay.setPeers(() => this.peers.size);
     relay.addStatus('mesh', () => this.status());
   }
@@ -163,118 +168,6 @@ export class Mesh implements LinkHost {
     await new Promise((r) => setImmediate(r));
   }
 
-  // ---------------------------------------------------------------- transports
-
-  private registerRoute(): void {
-    const http = this.relay.http;
-    this.relay.app.ws<UwsData>('/v1/peer', {
-      maxPayloadLength: MAX_FRAME_BYTES,
-      idleTimeout: 60,
-      sendPingsAutomatically: true,
-      maxBackpressure: 64 * 1024 * 1024,
-      closeOnBackpressureLimit: 1,
-      compression: uWS.DISABLED,
-      upgrade: (res, req, context) => {
-        const key = req.getHeader('sec-websocket-key');
-        const protocol = req.getHeader('sec-websocket-protocol');
-        const extensions = req.getHeader('sec-websocket-extensions');
-        const pending = [...this.links].filter((l) => !l.up).length;
-        if (this.closing || http.draining || this.peers.size >= this.relay.config.maxPeers || pending >= 32) {
-          http.count('peer', 503);
-          res.cork(() => {
-            res.writeStatus('503 Service Unavailable').writeHeader('Content-Type', 'application/json').writeHeader('Retry-After', '30');
-            res.end(JSON.stringify({ error: { code: 'overloaded', message: 'no room for another peer link' } }), true);
-          });
-          return;
-        }
-        http.count('peer', 101);
-        res.upgrade<UwsData>({ link: undefined }, key, protocol, extensions, context);
-      },
-      open: (ws) => {
-        let dead = false;
-        const transport: Transport = {
-          send: (text) => {
-            if (dead) return false;
-            return ws.send(text, false, false) !== 2;
-          },
-          buffered: () => (dead ? 0 : ws.getBufferedAmount()),
-          close: (code, reason) => {
-            if (dead) return;
-            dead = true;
-            ws.end(code, reason.slice(0, 100));
-          },
-        };
-        const link = new PeerLink(this, transport, 'in', undefined, undefined);
-        ws.getUserData().link = link;
-        (link as unknown as { markDead: () => void }).markDead = () => (dead = true);
-        this.links.add(link);
-        link.start();
-      },
-      message: (ws: UwsSocket<UwsData>, data, isBinary) => {
-        const link = ws.getUserData().link;
-        if (!link) return;
-        if (isBinary) {
-          link.receive('\u0000binary', data.byteLength); // not JSON: counted as a bad frame
-          return;
-        }
-        link.receive(Buffer.from(data).toString('utf8'), data.byteLength);
-      },
-      drain: (ws) => {
-        const link = ws.getUserData().link;
-        if (link?.up) this.serveCatchup(link);
-      },
-      close: (ws, code, message) => {
-        const link = ws.getUserData().link;
-        if (!link) return;
-        (link as unknown as { markDead: () => void }).markDead();
-        link.closedByPeer(code, Buffer.from(message).toString('utf8'));
-      },
-    });
-  }
-
-  private dial(t: DialTarget): void {
-    const wsUrl = `${t.url.replace(/^http/, 'ws')}/v1/peer`;
-    const ws = new WebSocket(wsUrl, { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, handshakeTimeout: 5000 });
-    let lastSeen = performance.now();
-    const transport: Transport = {
-      send: (text) => {
-        if (ws.readyState !== WebSocket.OPEN) return false;
-        ws.send(text);
-        return true;
-      },
-      buffered: () => ws.bufferedAmount,
-      close: (code, reason) => {
-        try {
-          ws.close(code, reason.slice(0, 100));
-        } catch {
-          ws.terminate();
-        }
-        setTimeout(() => ws.terminate(), 2000).unref();
-      },
-    };
-    const link = new PeerLink(this, transport, 'out', t.url, t.id);
-    t.link = link;
-    this.links.add(link);
-    const ping = setInterval(() => {
-      if (performance.now() - lastSeen > CLIENT_IDLE_MS) ws.terminate();
-      else if (ws.readyState === WebSocket.OPEN) ws.ping();
-    }, CLIENT_PING_MS);
-    ping.unref();
-    ws.on('open', () => link.start());
-    ws.on('message', (data, isBinary) => {
-      lastSeen = performance.now();
-      const buf = data as Buffer;
-      link.receive(isBinary ? '\u0000binary' : buf.toString('utf8'), buf.length);
-    });
-    ws.on('pong', () => (lastSeen = performance.now()));
-    ws.on('ping', () => (lastSeen = performance.now()));
-    ws.on('error', () => {}); // 'close' follows with the details
-    ws.on('close', (code, reason) => {
-      clearInterval(ping);
-      link.closedByPeer(code, reason.toString());
-    });
-  }
-
   // ---------------------------------------------------------------- dialing
 
   private addTarget(url: string, id: string | undefined, configured: boolean): void {
@@ -300,7 +193,7 @@ export class Mesh implements LinkHost {
       if (!t.configured && this.peers.size >= this.options.targetPeers) continue;
       t.nextAt = now + backoff(t.attempt);
       t.attempt++;
-      this.dial(t);
+      t.link = dialPeer(t.url, t.id, this.sockets);
     }
   }
 
