@@ -1,4 +1,4 @@
-import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import uWS, { type HttpRequest, type HttpResponse, type us_socket_context_t } from 'uWebSockets.js';
 import { errorBody, RelayError, statusLine, toWireError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { RelayMetrics } from './metrics.ts';
@@ -172,6 +172,20 @@ function coalesce(parts: readonly string[], size: number): string[] {
 const tooLarge = (cap: number): RelayError => new RelayError('payload_too_large', `request body over ${cap} bytes`);
 
 const NO_STORE: readonly (readonly [string, string])[] = [['Cache-Control', 'no-store']];
+
+/** WebSocket behaviour every route shares: uWS pings, no compression, and a socket past its send-buffer cap is closed (never grown). */
+export const WS_COMMON = { sendPingsAutomatically: true, closeOnBackpressureLimit: 1, compression: uWS.DISABLED } as const;
+
+/**
+ * The handshake headers of a WebSocket upgrade, copied from `req` while it is
+ * valid (only during the handler), and the upgrade that uses them.
+ */
+export function upgrader(req: HttpRequest): <T>(res: HttpResponse, data: T, context: us_socket_context_t) => void {
+  const key = req.getHeader('sec-websocket-key');
+  const protocol = req.getHeader('sec-websocket-protocol');
+  const extensions = req.getHeader('sec-websocket-extensions');
+  return (res, data, context) => res.upgrade(data, key, protocol, extensions, context);
+}
 
 export function writeCors(res: HttpResponse): void {
   res.writeHeader('Access-Control-Allow-Origin', '*');

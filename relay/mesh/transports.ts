@@ -1,6 +1,6 @@
-import uWS, { type TemplatedApp, type WebSocket as UwsSocket } from 'uWebSockets.js';
+import type { TemplatedApp, WebSocket as UwsSocket } from 'uWebSockets.js';
 import WebSocket from 'ws';
-import type { HttpLayer } from '../http.ts';
+import { type HttpLayer, upgrader, WS_COMMON } from '../http.ts';
 import { MAX_FRAME_BYTES } from './frames.ts';
 import { type LinkHost, PeerLink, type Transport } from './link.ts';
 
@@ -32,14 +32,10 @@ export function acceptPeers(app: TemplatedApp, http: HttpLayer, sockets: PeerSoc
   app.ws<UwsData>('/v1/peer', {
     maxPayloadLength: MAX_FRAME_BYTES,
     idleTimeout: 60,
-    sendPingsAutomatically: true,
     maxBackpressure: 64 * 1024 * 1024,
-    closeOnBackpressureLimit: 1,
-    compression: uWS.DISABLED,
+    ...WS_COMMON,
     upgrade: (res, req, context) => {
-      const key = req.getHeader('sec-websocket-key');
-      const protocol = req.getHeader('sec-websocket-protocol');
-      const extensions = req.getHeader('sec-websocket-extensions');
+      const upgrade = upgrader(req);
       if (http.draining || !sockets.roomForInbound()) {
         http.count('peer', 503);
         res.cork(() => {
@@ -49,7 +45,7 @@ export function acceptPeers(app: TemplatedApp, http: HttpLayer, sockets: PeerSoc
         return;
       }
       http.count('peer', 101);
-      res.upgrade<UwsData>({ link: undefined, dead: false }, key, protocol, extensions, context);
+      upgrade<UwsData>(res, { link: undefined, dead: false }, context);
     },
     open: (ws) => {
       const data = ws.getUserData();

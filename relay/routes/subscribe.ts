@@ -1,8 +1,8 @@
-import uWS, { type TemplatedApp, type WebSocket } from 'uWebSockets.js';
+import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 import * as P from '../../protocol/index.ts';
 import type { RetrievalAuth } from '../auth.ts';
 import { errorBody, RelayError, toWireError } from '../errors.ts';
-import { HttpLayer } from '../http.ts';
+import { HttpLayer, upgrader, WS_COMMON } from '../http.ts';
 import type { AcceptedMessage, Ingestor } from '../ingest.ts';
 import type { Logger } from '../log.ts';
 import type { RelayMetrics } from '../metrics.ts';
@@ -67,15 +67,11 @@ export class PushHub {
     app.ws<Sub>('/v1/subscribe', {
       maxPayloadLength: 4096,
       idleTimeout: 120,
-      sendPingsAutomatically: true,
       maxBackpressure: HARD_BUFFER,
-      closeOnBackpressureLimit: 1,
-      compression: uWS.DISABLED,
+      ...WS_COMMON,
       upgrade: (res, req, context) => {
         // Synchronous: copy headers from req and upgrade (or refuse) before returning.
-        const key = req.getHeader('sec-websocket-key');
-        const protocol = req.getHeader('sec-websocket-protocol');
-        const extensions = req.getHeader('sec-websocket-extensions');
+        const upgrade = upgrader(req);
         const refuse = (e: unknown): void => {
           const w = toWireError(e);
           http.count('subscribe', w.status);
@@ -93,7 +89,7 @@ export class PushHub {
         }
         if (this.all.size >= this.maxSubscribers) return refuse(new RelayError('overloaded', 'too many subscribers', 30));
         http.count('subscribe', 101);
-        res.upgrade<Sub>({ phase: 'auth', recipient: '', last: 0, authTimer: undefined }, key, protocol, extensions, context);
+        upgrade<Sub>(res, { phase: 'auth', recipient: '', last: 0, authTimer: undefined }, context);
       },
       open: (ws) => {
         this.all.add(ws);
