@@ -111,19 +111,21 @@ export class Exchange {
   }
 
   /**
-   * Reads the request body, capped while streaming: a Content-Length over
+   * Reads the request body as UTF-8 text, capped while streaming: a Content-Length over
    * `cap` is refused before any byte is read, and a body that grows past it
    * (chunked) is refused as soon as it does; the connection is then closed.
    * A body still incomplete after the body timeout gets 408.
    */
-  readBody(req: HttpRequest, cap: number, cb: (body: Buffer) => void): void {
+  readBody(req: HttpRequest, cap: number, cb: (text: string) => void): void {
     const lengthHeader = req.getHeader('content-length');
     const declared = lengthHeader === '' ? -1 : Number(lengthHeader);
     if (declared > cap) {
       this.error(tooLarge(cap), true);
       return;
     }
-    let buf = Buffer.allocUnsafe(declared >= 0 ? declared : Math.min(cap, 16384));
+    // Only a body that comes in more than one chunk is gathered in a Buffer;
+    // the usual one-chunk body is decoded straight from uWS's memory.
+    let buf: Buffer | undefined;
     let len = 0;
     const started = performance.now();
     const entry = { ex: this, started };
@@ -137,6 +139,13 @@ export class Exchange {
         this.error(tooLarge(cap), true);
         return;
       }
+      if (isLast && !buf) {
+        // The whole body in one chunk: decode it in place (uWS neuters the chunk when this callback returns).
+        this.http.bodies.delete(entry);
+        cb(Buffer.from(chunk).toString('utf8'));
+        return;
+      }
+      buf ??= Buffer.allocUnsafe(declared >= 0 ? declared : Math.min(cap, 16384));
       if (len + n > buf.length) {
         const bigger = Buffer.allocUnsafe(Math.min(cap, Math.max(buf.length * 2, len + n)));
         buf.copy(bigger, 0, 0, len);
@@ -147,10 +156,11 @@ export class Exchange {
       len += n;
       if (isLast) {
         this.http.bodies.delete(entry);
-        cb(len === buf.length ? buf : buf.subarray(0, len));
+        cb(buf.toString('utf8', 0, len));
       }
     });
   }
+
 }
 
 /** Joins consecutive parts into strings of about `size` characters. */

@@ -35,7 +35,7 @@ export function infoRoutes(
         try {
           let json: unknown;
           try {
-            json = JSON.parse(body.toString('utf8'));
+            json = JSON.parse(body);
           } catch {
             throw new P.ProtocolError('bad_json', 'body is not valid JSON');
           }

@@ -42,9 +42,9 @@ export interface MessageDeps {
 
 export const bodyValue = (body: unknown): unknown => (body instanceof RawJson ? JSON.parse(body.text) : body);
 
-export function parseJson(body: Buffer): unknown {
+export function parseJson(body: string): unknown {
   try {
-    return JSON.parse(body.toString('utf8'));
+    return JSON.parse(body);
   } catch {
     throw new P.ProtocolError('bad_json', 'body is not valid JSON');
   }

@@ -105,6 +105,40 @@ describe('bodies', () => {
     await stillServing();
   });
 
+  it('takes a body that arrives in pieces, with a declared length or chunked', async () => {
+    // Content-Length, the body in three writes far enough apart to arrive as separate chunks.
+    const p = shaped(bob);
+    const body = Buffer.from(JSON.stringify(p));
+    const c = raw();
+    c.sock.write(`POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`);
+    for (const [from, to] of [[0, 100], [100, 2000], [2000, body.length]] as const) {
+      c.sock.write(body.subarray(from, to));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const text = await c.until(/\r\n\r\n\{[^}]*\}/);
+    expect(text).toMatch(/^HTTP\/1\.1 202/);
+    expect(text).toContain(await idOf(p));
+    c.sock.destroy();
+
+    // Chunked transfer encoding, three chunks.
+    const q = shaped(bob);
+    const qb = Buffer.from(JSON.stringify(q));
+    const d = raw();
+    d.sock.write(`POST /v1/messages HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    for (const part of [qb.subarray(0, 10), qb.subarray(10, 3000), qb.subarray(3000)]) {
+      d.sock.write(`${part.length.toString(16)}\r\n`);
+      d.sock.write(part);
+      d.sock.write('\r\n');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    d.sock.write('0\r\n\r\n');
+    const answer = await d.until(/\r\n\r\n[\s\S]*\}/);
+    expect(answer).toMatch(/^HTTP\/1\.1 202/);
+    expect(answer).toContain(await idOf(q));
+    d.sock.destroy();
+    await stillServing();
+  });
+
   it('refuses a chunked body with 413 as soon as it passes the cap', async () => {
     const c = raw();
     c.sock.write(`POST /v1/messages HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n`);
