@@ -102,9 +102,10 @@ INSERT OR IGNORE INTO meta (k, high_water, live, bytes) VALUES (0, 0, 0, 0);
 /**
  * The durable message store: better-sqlite3 in WAL mode is the truth, memory
  * a bounded cache. Writes go to one write connection (writer-core.js: on its
- * own thread when commits fsync, in this one otherwise) as group commits: whatever arrived in this event-loop turn, or while the previous
- * commit was in flight, is one transaction, and each caller is told only
- * after its row is committed. Reads run here, on this thread's connection.
+ * own thread when commits fsync, in this one otherwise) as group commits:
+ * whatever arrived in this event-loop turn, or while the previous commit was
+ * in flight, is one transaction, and each caller is told only after its row
+ * is committed. Reads run here, on this thread's connection.
  *
  * Memory is bounded whatever the store holds: SQLite's page caches (16 MB
  * here, 8 MB in the writer, no mmap) and the ingestor's seen-id LRU. There is
