@@ -111,9 +111,10 @@ export class Exchange {
   }
 
   /**
-   * Reads the request body as UTF-8 text, capped while streaming: a Content-Length over
-   * `cap` is refused before any byte is read, and a body that grows past it
-   * (chunked) is refused as soon as it does; the connection is then closed.
+   * Reads the request body as UTF-8 text, capped while streaming: a
+   * Content-Length over `cap` is refused before any byte is read, and a body
+   * that grows past it (chunked) is refused as soon as it does; the
+   * connection is then closed.
    * A body still incomplete after the body timeout gets 408.
    */
   readBody(req: HttpRequest, cap: number, cb: (text: string) => void): void {
@@ -160,7 +161,6 @@ export class Exchange {
       }
     });
   }
-
 }
 
 /** Joins consecutive parts into strings of about `size` characters. */
