@@ -253,7 +253,6 @@ export class Relay {
       this.forwarder.close();
       this.http.stop();
       this.loadMeter.stop();
-      this.metrics.stop();
     })();
     return this.stopping;
   }

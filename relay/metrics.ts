@@ -1,4 +1,3 @@
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import client from 'prom-client';
 
 /**
@@ -15,16 +14,18 @@ export class RelayMetrics {
   readonly subscribers: client.Gauge;
   readonly pushed: client.Counter;
   readonly subscriberDrops: client.Counter<'reason'>;
-  readonly eventLoopLag: client.Gauge<'quantile'>;
   readonly load: client.Gauge;
-  private readonly lag = monitorEventLoopDelay({ resolution: 10 });
   /** Pre-bound children for the hot path. */
   readonly accepted: { client: client.Counter.Internal; peer: client.Counter.Internal };
   readonly duplicate: { client: client.Counter.Internal; peer: client.Counter.Internal };
 
   constructor(sources: { stored: () => number; bytes: () => number; subscribers: () => number; load: () => number }) {
     const r = [this.registry];
-    client.collectDefaultMetrics({ register: this.registry, prefix: 'relay_process_' });
+    // Includes the event-loop lag (relay_process_nodejs_eventloop_lag_{p50,p90,p99,max}_seconds).
+    // Its sampling timer wakes the loop every `precision` ms, idle or not: at
+    // prom-client's default of 10 ms that was most of an idle relay's CPU, and a
+    // second monitor of our own doubled it. 20 ms still sees any stall worth a page.
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'relay_process_', eventLoopMonitoringPrecision: 20 });
     this.requests = new client.Counter({ name: 'relay_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers: r });
     this.messages = new client.Counter({
       name: 'relay_messages_total',
@@ -37,20 +38,6 @@ export class RelayMetrics {
     this.subscribers = new client.Gauge({ name: 'relay_push_subscribers', help: 'Open /v1/subscribe WebSockets', registers: r, collect() { this.set(sources.subscribers()); } });
     this.pushed = new client.Counter({ name: 'relay_push_messages_total', help: 'Messages pushed to subscribers', registers: r });
     this.subscriberDrops = new client.Counter({ name: 'relay_push_disconnects_total', help: 'Subscribers disconnected by the relay, by reason', labelNames: ['reason'], registers: r });
-    const lag = this.lag;
-    lag.enable();
-    this.eventLoopLag = new client.Gauge({
-      name: 'relay_event_loop_lag_seconds',
-      help: 'Event-loop delay since the last scrape',
-      labelNames: ['quantile'],
-      registers: r,
-      collect() {
-        this.set({ quantile: '0.5' }, lag.percentile(50) / 1e9);
-        this.set({ quantile: '0.99' }, lag.percentile(99) / 1e9);
-        this.set({ quantile: '1' }, lag.max / 1e9);
-        lag.reset();
-      },
-    });
     this.load = new client.Gauge({ name: 'relay_load', help: 'The load figure /v1/status reports (0..1)', registers: r, collect() { this.set(sources.load()); } });
     this.accepted = { client: this.messages.labels('accepted', '', 'client'), peer: this.messages.labels('accepted', '', 'peer') };
     this.duplicate = { client: this.messages.labels('duplicate', '', 'client'), peer: this.messages.labels('duplicate', '', 'peer') };
@@ -58,9 +45,5 @@ export class RelayMetrics {
 
   refused(reason: string, source: 'client' | 'peer'): void {
     this.messages.labels('refused', reason, source).inc();
-  }
-
-  stop(): void {
-    this.lag.disable();
   }
 }

@@ -12,6 +12,7 @@ import { MeshMetrics, peerLabel } from './metrics.ts';
 import type { MeshOptions } from './options.ts';
 import { diffChildren, SnapshotSource } from './reconcile.ts';
 import { ScoreBook } from './scores.ts';
+import { Ticker } from './ticker.ts';
 
 /** A relay this one dials: a --peer URL or one learned from a server list. */
 interface DialTarget {
@@ -89,6 +90,10 @@ export class Mesh implements LinkHost {
   private readonly snapshots: SnapshotSource;
   private readonly canary: CanaryProber;
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Grafts announced ids that did not arrive in time; runs while any are missing. */
+  private readonly missingTicker: Ticker;
+  /** Catch-up pacing and request timeouts; runs while any link has catch-up work. */
+  private readonly catchupTicker: Ticker;
   private readonly sockets: PeerSockets;
   private closing = false;
   private unsubscribe: (() => void) | undefined;
@@ -110,6 +115,12 @@ export class Mesh implements LinkHost {
       scores: () => this.scores.list().map((s) => ({ id: s.id, score: s.score, banned: s.banned_until !== null })),
     });
     this.canary = new CanaryProber(this, options, log);
+    this.missingTicker = new Ticker(Math.max(10, Math.min(50, options.graftTimeoutMs / 3)), () => this.missingSweep());
+    this.catchupTicker = new Ticker(50, () => {
+      let more = false;
+      for (const l of this.peers.values()) more = this.pumpCatchup(l) || more;
+      return more;
+    });
     for (const url of relay.config.peers) this.addTarget(url, undefined, true);
     this.sockets = {
       host: this,
@@ -139,10 +150,6 @@ export class Mesh implements LinkHost {
       this.timers.push(t);
     };
     every(DIAL_TICK_MS, () => this.dialTick());
-    every(Math.max(10, Math.min(50, this.options.graftTimeoutMs / 3)), () => this.missingSweep());
-    every(50, () => {
-      for (const l of this.peers.values()) this.pumpCatchup(l);
-    });
     // Requests a peer never answered (it lacked the id, or lied about having it) are forgotten.
     every(5000, () => {
       const old = performance.now() - CATCHUP_REQUEST_TIMEOUT_MS;
@@ -161,6 +168,8 @@ export class Mesh implements LinkHost {
   async close(): Promise<void> {
     this.closing = true;
     for (const t of this.timers) clearInterval(t);
+    this.missingTicker.stop();
+    this.catchupTicker.stop();
     this.canary.stop();
     this.unsubscribe?.();
     for (const l of [...this.links]) l.close(CLOSE.shutdown, 'relay shutting down');
@@ -410,11 +419,13 @@ export class Mesh implements LinkHost {
       }
       if (this.missing.size >= MISSING_MAX) continue;
       this.missing.set(id, { ttl, announcers: [link.peerId], dueAt: now + this.options.graftTimeoutMs, catchup });
+      this.missingTicker.poke();
     }
   }
 
   /** Announced ids still missing after the graft timeout are requested from the first announcer. */
-  private missingSweep(): void {
+  /** Returns whether ids are still missing. */
+  private missingSweep(): boolean {
     const now = performance.now();
     const asks = new Map<PeerLink, string[]>();
     for (const [id, m] of this.missing) {
@@ -443,6 +454,7 @@ export class Mesh implements LinkHost {
       if (type === 'graft') link.eager = true;
       for (let i = 0; i < ids.length; i += MAX_IDS) this.send(link, type, JSON.stringify({ type, ids: ids.slice(i, i + MAX_IDS) }));
     }
+    return this.missing.size > 0;
   }
 
   /** Answers iwant/graft: payloads now while the buffer has room, the rest when it drains. */
@@ -451,6 +463,7 @@ export class Mesh implements LinkHost {
     const c = link.catchup as Catchup;
     for (const id of ids) if (c.serve.length < SERVE_QUEUE_MAX) c.serve.push(id);
     this.serveCatchup(link);
+    if (c.serve.length) this.catchupTicker.poke();
   }
 
   private serveCatchup(link: PeerLink): void {
@@ -576,10 +589,18 @@ export class Mesh implements LinkHost {
     this.pumpCatchup(link);
   }
 
-  /** Requests queued catch-up ids at --catchup-rate, with a bounded number outstanding. */
-  private pumpCatchup(link: PeerLink): void {
+  /** Runs one catch-up step for a link; returns (and keeps the ticker running) while it has work left. */
+  private pumpCatchup(link: PeerLink): boolean {
     const c = link.catchup as Catchup | undefined;
-    if (!c || !link.up) return;
+    if (!c || !link.up) return false;
+    this.catchupStep(link, c);
+    const more = c.queue.length > 0 || c.outstanding.size > 0 || c.serve.length > 0 || c.overflow;
+    if (more) this.catchupTicker.poke();
+    return more;
+  }
+
+  /** Requests queued catch-up ids at --catchup-rate, with a bounded number outstanding. */
+  private catchupStep(link: PeerLink, c: Catchup): void {
     const now = performance.now();
     for (const [id, at] of c.outstanding)
       if (now - at > CATCHUP_REQUEST_TIMEOUT_MS) {

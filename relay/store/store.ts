@@ -179,7 +179,10 @@ export class MessageStore {
     this.live = meta.live;
     this.bytes = meta.bytes;
     const sync = opts.sync ?? 'full';
+    // Bumped after every write, so the checkpointer sleeps through idle periods.
+    const writes = new Int32Array(new SharedArrayBuffer(4));
     const onReply = (r: WriterReply): void => {
+      Atomics.add(writes, 0, 1);
       this.live = r.live;
       this.bytes = r.bytes;
       const done = this.replies.get(r.rid);
@@ -187,7 +190,7 @@ export class MessageStore {
       done?.(r);
     };
     this.writer = sync === 'full' ? threadWriter(opts.path, onReply, (err) => this.fail(err), () => this.closed) : inlineWriter(opts.path, onReply);
-    this.checkpointer = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { path: opts.path, everyMs: 200 } });
+    this.checkpointer = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { path: opts.path, everyMs: 200, writes } });
     // Checkpoints are housekeeping: if the thread dies, the WAL grows until the writer's close truncates it.
     this.checkpointer.on('error', (err) => this.log.error({ err }, 'WAL checkpointer failed'));
     this.checkpointerDone = new Promise((resolve) => this.checkpointer.once('exit', () => resolve()));

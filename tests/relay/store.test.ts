@@ -1,5 +1,5 @@
 // The store in-process with an injected clock: expiry without sleeping for days.
-import { rmSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../relay/clock.ts';
@@ -37,6 +37,25 @@ function add(s: MessageStore, p: P.ClientMessagePacket): Promise<number> {
 describe.each(['full', 'normal'] as const)('MessageStore (sync %s)', (mode) => {
   beforeEach(() => {
     sync = mode;
+  });
+
+  it('checkpoints the WAL into the database file after writes, and again after later writes', async () => {
+    const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
+    const s = open(clock);
+    const k = publicKeyOf(await keyPair());
+    const size = () => statSync(s.path).size;
+    const grows = async (from: number) => {
+      // The checkpointer runs every 200 ms and skips idle periods: it must not skip these.
+      const until = Date.now() + 5000;
+      while (size() <= from && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      expect(size()).toBeGreaterThan(from);
+    };
+    const start = size();
+    for (let i = 0; i < 20; i++) await add(s, shaped(k));
+    await grows(start);
+    const after = size();
+    for (let i = 0; i < 20; i++) await add(s, shaped(k));
+    await grows(after);
   });
 
   it('hands out seq and receipt time when a packet is queued, and shows it as uncommitted until the commit', async () => {
