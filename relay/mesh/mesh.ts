@@ -13,6 +13,7 @@ import type { MeshOptions } from './options.ts';
 import { diffChildren, SnapshotSource } from './reconcile.ts';
 import { ScoreBook } from './scores.ts';
 import { Ticker } from './ticker.ts';
+import { GraftTimer } from './graft-timer.ts';
 
 /** A relay this one dials: a --peer URL or one learned from a server list. */
 interface DialTarget {
@@ -94,6 +95,7 @@ export class Mesh implements LinkHost {
   private readonly missingTicker: Ticker;
   /** Catch-up pacing and request timeouts; runs while any link has catch-up work. */
   private readonly catchupTicker: Ticker;
+  readonly graftTimer: GraftTimer;
   private readonly sockets: PeerSockets;
   private closing = false;
   private unsubscribe: (() => void) | undefined;
@@ -112,9 +114,11 @@ export class Mesh implements LinkHost {
     this.metrics = new MeshMetrics(relay.metrics.registry, {
       peers: () => this.peers.size,
       eager: () => [...this.peers.values()].filter((l) => l.eager).length,
+      graft: () => ({ timeoutMs: this.graftTimer.ms, spurious: this.graftTimer.spurious }),
       scores: () => this.scores.list().map((s) => ({ id: s.id, score: s.score, banned: s.banned_until !== null })),
     });
     this.canary = new CanaryProber(this, options, log);
+    this.graftTimer = new GraftTimer(options.graftTimeoutMs);
     this.missingTicker = new Ticker(Math.max(10, Math.min(50, options.graftTimeoutMs / 3)), () => this.missingSweep());
     this.catchupTicker = new Ticker(50, () => {
       let more = false;
@@ -362,6 +366,7 @@ export class Mesh implements LinkHost {
     const p = packet as Record<string, unknown> | null;
     const shaped = typeof p === 'object' && p !== null && typeof p.recipient === 'string' && typeof p.message === 'string' && typeof p.signature === 'string';
     const id = shaped ? packetIdOf(p as unknown as P.ClientMessagePacket) : undefined;
+    if (id) this.graftTimer.payload(id, from);
     const req = id ? this.requested.get(id) : undefined;
     if (id && req && req.peer === from) {
       this.requested.delete(id);
@@ -418,7 +423,7 @@ export class Mesh implements LinkHost {
         continue;
       }
       if (this.missing.size >= MISSING_MAX) continue;
-      this.missing.set(id, { ttl, announcers: [link.peerId], dueAt: now + this.options.graftTimeoutMs, catchup });
+      this.missing.set(id, { ttl, announcers: [link.peerId], dueAt: now + this.graftTimer.ms, catchup });
       this.missingTicker.poke();
     }
   }
@@ -442,7 +447,7 @@ export class Mesh implements LinkHost {
         continue;
       }
       m.announcers.shift();
-      m.dueAt = now + 2 * this.options.graftTimeoutMs;
+      m.dueAt = now + 2 * this.graftTimer.ms;
       if (!m.announcers.length) this.missing.delete(id);
       this.requested.set(id, { peer: link.peerId, ttl: m.ttl, catchup: m.catchup, at: now });
       let a = asks.get(link);
@@ -450,8 +455,13 @@ export class Mesh implements LinkHost {
       a.push(id);
     }
     for (const [link, ids] of asks) {
-      const type = this.options.mode === 'plumtree' ? 'graft' : 'iwant';
+      // A graft also makes the link eager (tree repair). While recent grafts keep
+      // turning out spurious (the tree is fine, just slow), ids are only fetched
+      // (iwant): an eager link added to a working tree carries every payload as a
+      // duplicate until the prune lands, which under load is hundreds of payloads.
+      const type = this.options.mode === 'plumtree' && !this.graftTimer.backedOff ? 'graft' : 'iwant';
       if (type === 'graft') link.eager = true;
+      if (this.options.mode === 'plumtree') for (const id of ids) this.graftTimer.sent(id, link.peerId);
       for (let i = 0; i < ids.length; i += MAX_IDS) this.send(link, type, JSON.stringify({ type, ids: ids.slice(i, i + MAX_IDS) }));
     }
     return this.missing.size > 0;
@@ -705,6 +715,7 @@ export class Mesh implements LinkHost {
       scores: this.scores.list(),
       banned: this.scores.banned(),
       canaries: this.canary.stats(),
+      graft_timeout_ms: Math.round(this.graftTimer.ms),
     };
   }
 }

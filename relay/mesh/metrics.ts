@@ -46,6 +46,7 @@ export class MeshMetrics {
       peers: () => number;
       scores: () => { id: string; score: number; banned: boolean }[];
       eager: () => number;
+      graft: () => { timeoutMs: number; spurious: number };
     },
   ) {
     const r = [registry];
@@ -72,6 +73,8 @@ export class MeshMetrics {
     this.byteOut = children(this.bytesOut);
     this.payloadIn = children(this.payloadsIn);
     new client.Gauge({ name: 'relay_mesh_peers', help: 'Peer links up', registers: r, collect() { this.set(sources.peers()); } });
+    new client.Gauge({ name: 'relay_mesh_graft_timeout_seconds', help: 'Plumtree graft timeout now (grows while grafts turn out spurious)', registers: r, collect() { this.set(sources.graft().timeoutMs / 1000); } });
+    new client.Counter({ name: 'relay_mesh_spurious_grafts_total', help: 'Grafts whose payload also came from a peer not asked (the eager push was late, not lost)', registers: r, collect() { this.reset(); this.inc(sources.graft().spurious); } });
     new client.Gauge({ name: 'relay_mesh_eager_peers', help: 'Peers in the plumtree eager set', registers: r, collect() { this.set(sources.eager()); } });
     new client.Gauge({
       name: 'relay_mesh_peer_score',

@@ -280,6 +280,44 @@ describe('mesh', () => {
     }
   });
 
+  it('plumtree: grafts that keep turning out spurious (the eager copy was only late) lengthen the timeout, then late ids are fetched without grafting', async () => {
+    const [node] = await startMesh(1, []);
+    started.push([node!]);
+    const a = await testPeer(node!);
+    const b = await testPeer(node!);
+    const asked = (type: string, id: string) => a.frames.some((f) => f.type === type && (f as unknown as { ids: string[] }).ids.includes(id));
+    try {
+      const k = await keyPair();
+      // A announces, the relay grafts A after the timeout, then the payload comes
+      // from B: spurious. Each one lengthens the timeout by a quarter; from twice
+      // the base (150 ms) on, the relay stops grafting and only fetches.
+      let grafts = 0;
+      for (; grafts < 8; grafts++) {
+        const packet = shaped(k);
+        const id = await idOf(packet);
+        a.send({ type: 'ihave', ttl: 3, ids: [id] });
+        await until(() => asked('graft', id) || asked('iwant', id), 5000, `a request for announced id ${grafts}`);
+        b.send({ type: 'msg', ttl: 3, packet });
+        if (asked('iwant', id)) break;
+        await until(async () => sum(await metrics(node!.url), 'relay_mesh_spurious_grafts_total') === grafts + 1, 5000, `spurious graft ${grafts + 1} to be counted`);
+      }
+      expect(grafts).toBeGreaterThanOrEqual(4);
+      expect(grafts).toBeLessThan(8);
+      expect((await status(node!.url)).mesh.graft_timeout_ms).toBeGreaterThanOrEqual(300);
+      // Now a late id is fetched (iwant) and A's link is not made eager again.
+      const packet = shaped(k);
+      const id = await idOf(packet);
+      a.send({ type: 'ihave', ttl: 3, ids: [id] });
+      await until(() => asked('iwant', id), 5000, 'an iwant for the late id');
+      expect(asked('graft', id)).toBe(false);
+      a.send({ type: 'msg', ttl: 3, packet });
+      await until(async () => (await getAll(node!.url, k, node!.id)).some((m) => m.id === id), 5000, 'the fetched message to be held');
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
   it('learns relays from server lists and links up to --target-peers', async () => {
     // 0 knows only 1; 2 knows only 1. With a target of 2, 0 should learn of 2 through 1 and dial it.
     const edges: [number, number][] = [[0, 1], [2, 1]];
