@@ -53,10 +53,21 @@ async function scrape(nodes: MeshNode[]): Promise<{ copies: number; payloadBytes
   };
 }
 
+/** CPU ms per second per relay of the linked mesh with no traffic (housekeeping, gossip every 2 s). */
+let idleMsPerS: number | undefined;
+
 async function run(mode: 'flood' | 'plumtree', rate: number): Promise<Result> {
   const nodes = await startMesh(RELAYS, edges, { common: ['--mesh-mode', mode, '--max-peers', '8'] });
   try {
     await linked(nodes, edges, 60_000);
+    if (idleMsPerS === undefined) {
+      // After start-up's own collections have settled.
+      await new Promise((r) => setTimeout(r, 8000));
+      const c0 = nodes.reduce((a, n) => a + cpuSeconds(n.proc.pid!), 0);
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, 5000));
+      idleMsPerS = ((nodes.reduce((a, n) => a + cpuSeconds(n.proc.pid!), 0) - c0) * 1000) / RELAYS / ((performance.now() - t0) / 1000);
+    }
     const k = await keyPair();
     const far = nodes[RELAYS - 1]!;
     // Send time and whether the message belongs to the measured phase (warm-up
@@ -155,6 +166,7 @@ printTable(
   ['mode', 'msg/s', 'sent', 'pushed at far end', 'p50 ms', 'p99 ms', 'payload copies / relay / msg', 'payload KB / relay / msg', 'all mesh KB / relay / msg', 'POST refused', 'CPU ms / msg, all 10 relays', 'relay CPU at this rate (cores)'],
   results.map((r) => [r.mode, r.rate, r.sent, r.delivered, r.p50, r.p99, r.copies, r.payloadBytes / 1024, r.meshBytes / 1024, r.refused, r.cpuMs, (r.cpuMs * r.rate) / 1000]),
 );
+if (idleMsPerS !== undefined) console.log(`\nIdle (linked, no traffic): ${idleMsPerS.toFixed(1)} ms of CPU per second per relay.\n`);
 const targets: (string | number)[][] = [];
 for (const rate of [RATE, LOW_RATE]) {
   const f = at('flood', rate);
