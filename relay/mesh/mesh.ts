@@ -436,8 +436,7 @@ export class Mesh implements LinkHost {
     }
   }
 
-  /** Announced ids still missing after the graft timeout are requested from the first announcer. */
-  /** Returns whether ids are still missing. */
+  /** Announced ids still missing after the graft timeout are requested from the first announcer; returns whether any are still missing. */
   private missingSweep(): boolean {
     const now = performance.now();
     const asks = new Map<PeerLink, string[]>();
