@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import * as P from '../../protocol/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
+import { IdIndex } from './id-index.ts';
 import { openWriter, type WriterRequest } from './writer-core.js';
 
 /** A message as the store hands it out: the client packet plus where and when it was received here. */
@@ -54,6 +55,8 @@ export type CommitCallback = (err: Error | null, seq: number, receivedAt: number
 interface Pending {
   id: string;
   idBuf: Buffer;
+  /** key48 of the id: the idk column and the id index's key. */
+  idk: number;
   /**
    * The row body (DER key ‖ signature ‖ message), encoded when queued. Off the
    * V8 heap: the packet's strings are not kept alive until the commit, which
@@ -107,8 +110,10 @@ INSERT OR IGNORE INTO meta (k, high_water, live, bytes) VALUES (0, 0, 0, 0);
  * in flight, is one transaction, and each caller is told only after its row
  * is committed. Reads run here, on this thread's connection.
  *
- * Memory is bounded whatever the store holds: SQLite's page caches (16 MB
- * here, 8 MB in the writer, no mmap) and the ingestor's seen-id LRU. There is
+ * Memory is bounded: SQLite's page caches (16 MB here, 8 MB in the writer,
+ * no mmap), the ingestor's seen-id LRU, and the id index (id-index.ts), the
+ * one part that grows with the store: 4-8 bytes per held message, off the
+ * V8 heap, 8 MB at a million. There is
  * deliberately no JS cache of decoded messages: one (32 MB of strings) made
  * every young-generation GC copy them, costing 5-10 ms pauses on the push
  * path and ~20 MB of RSS, while a page read straight from SQLite (one
@@ -144,6 +149,8 @@ export class MessageStore {
   private expiryTimer: NodeJS.Timeout | undefined;
   private expiring = false;
   private readonly stmt: ReturnType<MessageStore['prepare']>;
+  /** Every committed row's id key: has() asks SQLite only when this says maybe. */
+  private readonly ids: IdIndex;
   /** Rows committed, for metrics. */
   commits = 0;
 
@@ -178,6 +185,8 @@ export class MessageStore {
     this.lastReceivedAt = last?.received_at ?? 0;
     this.live = meta.live;
     this.bytes = meta.bytes;
+    this.ids = new IdIndex(meta.live);
+    for (const idk of this.db.prepare('SELECT idk FROM messages').pluck().iterate() as IterableIterator<number>) this.ids.add(idk);
     const sync = opts.sync ?? 'full';
     // Bumped after every write, so the checkpointer sleeps through idle periods.
     const writes = new Int32Array(new SharedArrayBuffer(4));
@@ -244,7 +253,8 @@ export class MessageStore {
     this.lastReceivedAt = receivedAt;
     const body = Buffer.allocUnsafeSlow(SPKI + SIG + P.base64DecodedLength(packet.message));
     encodeBody(packet, body, 0);
-    const p: Pending = { id, idBuf: Buffer.from(id, 'hex'), body, rk: recipientKey(packet.recipient), cb, seq: this.nextSeq++, receivedAt };
+    const idBuf = Buffer.from(id, 'hex');
+    const p: Pending = { id, idBuf, idk: key48(idBuf), body, rk: recipientKey(packet.recipient), cb, seq: this.nextSeq++, receivedAt };
     this.pending.push(p);
     this.pendingIds.set(id, p);
     this.schedule();
@@ -322,7 +332,7 @@ export class MessageStore {
       times[i] = p.receivedAt;
       lengths[i] = bodyLens[i]!;
       p.idBuf.copy(bytes, 36 * n + 32 * i);
-      idk[i] = key48(p.idBuf);
+      idk[i] = p.idk;
       rk[i] = p.rk;
       p.body.copy(bytes, off);
       off += bodyLens[i]!;
@@ -333,6 +343,8 @@ export class MessageStore {
       if (err) this.log.error({ err, batch: n }, 'group commit failed');
       else this.commits += n;
       for (const p of batch) {
+        // Into the index before leaving pendingIds: has() must never miss a held id.
+        if (!err) this.ids.add(p.idk);
         this.pendingIds.delete(p.id);
         p.cb(err, err ? 0 : p.seq, p.receivedAt);
         if (p.waiters) for (const w of p.waiters) w(err, err ? 0 : p.seq, p.receivedAt);
@@ -384,7 +396,8 @@ export class MessageStore {
   has(id: string): boolean {
     if (this.pendingIds.has(id)) return true;
     const idBuf = Buffer.from(id, 'hex');
-    return this.stmt.has.get(key48(idBuf), idBuf) !== undefined;
+    const idk = key48(idBuf);
+    return this.ids.mayHave(idk) && this.stmt.has.get(idk, idBuf) !== undefined;
   }
 
   private cutoff(): number {
@@ -509,6 +522,7 @@ export class MessageStore {
   async expireBatch(batch = 500): Promise<number> {
     const r = await this.request({ t: 'expire', cutoff: this.cutoff(), limit: batch });
     if (!r.ok) throw new Error(r.error ?? 'expiry failed');
+    for (const k of r.keys ?? []) this.ids.delete(k);
     return r.count ?? 0;
   }
 
@@ -593,6 +607,8 @@ interface WriterReply {
   ok: boolean;
   error?: string;
   count?: number;
+  /** Expiry: the idk of every row deleted. */
+  keys?: number[];
   live: number;
   bytes: number;
 }

@@ -7,7 +7,7 @@
 import Database from 'better-sqlite3';
 
 /**
- * @typedef {{ ok: boolean, error?: string, count?: number, live: number, bytes: number }} WriterResult
+ * @typedef {{ ok: boolean, error?: string, count?: number, keys?: number[], live: number, bytes: number }} WriterResult
  * @typedef {{ t: 'insert', n: number, buf: ArrayBuffer } | { t: 'tombstone', rows: { seq: number, n: number }[] } | { t: 'expire', cutoff: number, limit: number } | { t: 'close' }} WriterRequest
  */
 
@@ -35,7 +35,7 @@ export function openWriter(path, sync) {
   const setMeta = db.prepare('UPDATE meta SET high_water = ?, live = ?, bytes = ? WHERE k = 0');
   const insert = db.prepare('INSERT INTO messages (seq, idk, rk, received_at, id, body) VALUES (?, ?, ?, ?, ?, ?)');
   const tombstone = db.prepare('UPDATE messages SET body = NULL WHERE seq = ? AND body IS NOT NULL');
-  const oldest = db.prepare('SELECT seq, received_at, length(body) AS n FROM messages ORDER BY seq LIMIT ?');
+  const oldest = db.prepare('SELECT seq, received_at, idk, length(body) AS n FROM messages ORDER BY seq LIMIT ?');
   const deleteUpTo = db.prepare('DELETE FROM messages WHERE seq <= ?');
 
   /**
@@ -84,17 +84,21 @@ export function openWriter(path, sync) {
     return count;
   });
 
-  /** Deletes up to `limit` of the oldest rows received at or before `cutoff`. */
+  /**
+   * Deletes up to `limit` of the oldest rows received at or before `cutoff`.
+   * Returns the id keys (idk) of the rows deleted, for the store's id index.
+   */
   function expire(/** @type {number} */ cutoff, /** @type {number} */ limit) {
-    const rows = /** @type {{ seq: number, received_at: number, n: number | null }[]} */ (oldest.all(limit));
+    const rows = /** @type {{ seq: number, received_at: number, idk: number, n: number | null }[]} */ (oldest.all(limit));
     let last = -1;
-    let count = 0;
     let gone = 0;
     let freed = 0;
+    /** @type {number[]} */
+    const keys = [];
     for (const r of rows) {
       if (r.received_at > cutoff) break;
       last = r.seq;
-      count++;
+      keys.push(r.idk);
       if (r.n !== null) {
         gone++;
         freed += r.n;
@@ -107,7 +111,7 @@ export function openWriter(path, sync) {
       })();
     live -= gone;
     bytes -= freed;
-    return count;
+    return keys;
   }
 
   return (m) => {
@@ -122,9 +126,11 @@ export function openWriter(path, sync) {
         case 'tombstone':
           reply = { ok: true, count: tombstoneRows(m.rows) };
           break;
-        case 'expire':
-          reply = { ok: true, count: expire(m.cutoff, m.limit) };
+        case 'expire': {
+          const keys = expire(m.cutoff, m.limit);
+          reply = { ok: true, count: keys.length, keys };
           break;
+        }
         case 'close':
           db.pragma('wal_checkpoint(TRUNCATE)');
           db.close();

@@ -156,6 +156,41 @@ describe.each(['full', 'normal'] as const)('MessageStore (sync %s)', (mode) => {
     expect(s.page(k, 0, 10).messages.map((m) => m.seq)).toEqual([c]);
   });
 
+  it('knows what it holds across restarts and expiry, and answers ids it lacks without asking SQLite', async () => {
+    const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
+    const dir = tempDir('relay-store-');
+    dirs.push(dir);
+    const k = publicKeyOf(await keyPair());
+    let s = open(clock, dir);
+    const old = Array.from({ length: 300 }, () => shaped(k));
+    await Promise.all(old.map((p) => add(s, p)));
+    clock.advance(DAY);
+    const recent = Array.from({ length: 300 }, () => shaped(k));
+    await Promise.all(recent.map((p) => add(s, p)));
+    await s.close();
+    stores.pop();
+
+    s = open(clock, dir);
+    // White-box: count the SQLite lookups behind has().
+    const stmt = (s as unknown as { stmt: { has: { get: (...a: unknown[]) => unknown } } }).stmt.has;
+    const get = stmt.get.bind(stmt);
+    let lookups = 0;
+    stmt.get = (...a: unknown[]) => (lookups++, get(...a));
+    for (const p of [...old, ...recent]) expect(s.has(packetIdOf(p))).toBe(true);
+    expect(lookups).toBe(600);
+    lookups = 0;
+    for (let i = 0; i < 1000; i++) expect(s.has(packetIdOf(shaped(k)))).toBe(false);
+    expect(lookups).toBeLessThan(3); // fingerprint collisions only
+
+    clock.advance(6 * DAY);
+    expect(await s.expire()).toBe(300);
+    for (const p of old) expect(s.has(packetIdOf(p))).toBe(false);
+    for (const p of recent) expect(s.has(packetIdOf(p))).toBe(true);
+    // An expired packet that comes round again is new, and held again once committed.
+    await add(s, old[0]!);
+    expect(s.has(packetIdOf(old[0]!))).toBe(true);
+  });
+
   it('answers the mesh: idsByReceipt, getByIds, has, count, tombstones', async () => {
     const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
     const s = open(clock);
