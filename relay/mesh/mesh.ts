@@ -63,6 +63,8 @@ const MISSING_MAX = 100_000;
 const IHAVE_DELAY_MS = 30;
 /** A lazy link that still pushes to us is told again at most this often (see duplicateFrom). */
 const PRUNE_REPEAT_MS = 1000;
+/** No payload pushed to us for this long (or twice the graft timeout): no eager parent reaches us. */
+const OFF_TREE_MS = 1000;
 const CATCHUP_QUEUE_MAX = 200_000;
 const CATCHUP_OUTSTANDING = 256;
 const CATCHUP_REQUEST_TIMEOUT_MS = 15_000;
@@ -105,6 +107,8 @@ export class Mesh implements LinkHost {
   private readonly catchupTicker: Ticker;
   readonly graftTimer: GraftTimer;
   private readonly sockets: PeerSockets;
+  /** When a new payload last arrived pushed (from a peer we had not asked): proof an eager parent reaches us. */
+  private lastPushAt = -Infinity;
   private closing = false;
   private unsubscribe: (() => void) | undefined;
 
@@ -389,6 +393,10 @@ export class Mesh implements LinkHost {
     if (id && !this.inflight.has(id)) this.inflight.set(id, { ttl: req ? req.ttl : ttl, from, catchup: req?.catchup ?? false });
     this.relay.ingest(packet, from, id ? { id, absent: true } : undefined).then(
       (r) => {
+        if (!r.duplicate) {
+          if (req?.peer !== from) this.lastPushAt = performance.now();
+          else this.metrics.fetchedIn.inc();
+        }
         this.metrics.payloadIn(peerLabel(from), r.duplicate ? 'duplicate' : 'new').inc();
         if (r.duplicate && !req) this.duplicateFrom(link);
       },
@@ -461,12 +469,16 @@ export class Mesh implements LinkHost {
       if (!a) asks.set(link, (a = []));
       a.push(id);
     }
+    // A graft also makes the link eager (tree repair). While recent grafts keep
+    // turning out spurious (the tree is fine, just slow), ids are only fetched
+    // (iwant): an eager link added to a working tree carries every payload as a
+    // duplicate until the prune lands, which under load is hundreds of payloads.
+    // But only while some peer still pushes to us: a relay whose eager parents
+    // all pruned (each copy a duplicate of the other's, in turn) is off the tree,
+    // and without a graft it would fetch every message late from then on.
+    const onTree = now - this.lastPushAt < Math.max(OFF_TREE_MS, 2 * this.graftTimer.ms);
+    const type = this.options.mode === 'plumtree' && (!this.graftTimer.backedOff || !onTree) ? 'graft' : 'iwant';
     for (const [link, ids] of asks) {
-      // A graft also makes the link eager (tree repair). While recent grafts keep
-      // turning out spurious (the tree is fine, just slow), ids are only fetched
-      // (iwant): an eager link added to a working tree carries every payload as a
-      // duplicate until the prune lands, which under load is hundreds of payloads.
-      const type = this.options.mode === 'plumtree' && !this.graftTimer.backedOff ? 'graft' : 'iwant';
       if (type === 'graft') link.eager = true;
       if (this.options.mode === 'plumtree') for (const id of ids) this.graftTimer.sent(id, link.peerId);
       for (let i = 0; i < ids.length; i += MAX_IDS) this.send(link, type, JSON.stringify({ type, ids: ids.slice(i, i + MAX_IDS) }));

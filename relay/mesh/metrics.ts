@@ -32,6 +32,8 @@ export class MeshMetrics {
   readonly disconnects: client.Counter<'reason'>;
   readonly canaries: client.Counter<'result'>;
   readonly catchupIn: client.Counter;
+  /** New payloads that came in answer to our iwant/graft rather than pushed. */
+  readonly fetchedIn: client.Counter;
   readonly bans: client.Counter;
   /** Cached children of the per-frame counters. */
   readonly frameIn: (peer: string, type: string) => client.Counter.Internal;
@@ -66,6 +68,11 @@ export class MeshMetrics {
     this.disconnects = new client.Counter({ name: 'relay_mesh_disconnects_total', help: 'Peer links closed, by reason', labelNames: ['reason'], registers: r });
     this.canaries = new client.Counter({ name: 'relay_mesh_canaries_total', help: 'Canaries by outcome (sent, returned, found, lost, inconclusive)', labelNames: ['result'], registers: r });
     this.catchupIn = new client.Counter({ name: 'relay_mesh_catchup_messages_total', help: 'Messages pulled from peers by catch-up reconciliation', registers: r });
+    this.fetchedIn = new client.Counter({
+      name: 'relay_mesh_payloads_fetched_total',
+      help: 'New payloads that arrived in answer to this relay\'s iwant/graft, not pushed (a relay off the eager tree fetches nearly all)',
+      registers: r,
+    });
     this.bans = new client.Counter({ name: 'relay_mesh_bans_total', help: 'Peers banned by this relay', registers: r });
     this.frameIn = children(this.framesIn);
     this.frameOut = children(this.framesOut);

@@ -280,7 +280,7 @@ describe('mesh', () => {
     }
   });
 
-  it('plumtree: grafts that keep turning out spurious (the eager copy was only late) lengthen the timeout, then late ids are fetched without grafting', async () => {
+  it('plumtree: grafts that keep turning out spurious (the eager copy was only late) lengthen the timeout, then late ids are fetched without grafting, until nothing is pushed to the relay any more', async () => {
     const [node] = await startMesh(1, []);
     started.push([node!]);
     const a = await testPeer(node!);
@@ -312,6 +312,28 @@ describe('mesh', () => {
       expect(asked('graft', id)).toBe(false);
       a.send({ type: 'msg', ttl: 3, packet });
       await until(async () => (await getAll(node!.url, k, node!.id)).some((m) => m.id === id), 5000, 'the fetched message to be held');
+      expect(sum(await metrics(node!.url), 'relay_mesh_payloads_fetched_total')).toBe(1);
+
+      // More late copies from B push the timeout further up (requests that B's push beats count too)...
+      for (let i = 0; i < 4; i++) {
+        const p = shaped(k);
+        const pid = await idOf(p);
+        a.send({ type: 'ihave', ttl: 3, ids: [pid] });
+        // (A graft, if this took long enough for the relay to count itself off the tree.)
+        await until(() => asked('iwant', pid) || asked('graft', pid), 5000, `a request for late id ${i}`);
+        b.send({ type: 'msg', ttl: 3, packet: p });
+      }
+      await until(async () => (await status(node!.url)).mesh.graft_timeout_ms >= 500, 5000, 'the timeout to pass 500 ms');
+      // ...but once nothing has been pushed to the relay for a while (every eager
+      // parent pruned), it is off the tree: it grafts again although the timeout
+      // is still backed off, or it would fetch every message late from then on.
+      await new Promise((r) => setTimeout(r, 1200));
+      expect((await status(node!.url)).mesh.graft_timeout_ms).toBeGreaterThanOrEqual(300);
+      const last = shaped(k);
+      const lastId = await idOf(last);
+      a.send({ type: 'ihave', ttl: 3, ids: [lastId] });
+      await until(() => asked('graft', lastId) || asked('iwant', lastId), 5000, 'a request for the id announced after the silence');
+      expect(asked('graft', lastId)).toBe(true);
     } finally {
       a.close();
       b.close();
