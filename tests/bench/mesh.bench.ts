@@ -2,12 +2,16 @@
 // skip links (each relay to the next two: degree 4 inside, 5 hops end to end).
 // 500 msg/s are POSTed at relay 0 and a WebSocket subscriber at relay 9 (the
 // farthest) timestamps each push. Run once with plain flooding and once with
-// plumtree (eager tree + ihave/graft), same topology, rate and duration.
+// plumtree (eager tree + ihave/graft), same topology, rate and duration, and
+// then through the floor (mesh-floor.js: processes doing only the unavoidable
+// part of a hop), so the relays' numbers read against what the machine costs.
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import WebSocket from 'ws';
 import * as P from '../../protocol/index.ts';
-import { cleanup, engine, keyPair, shaped } from '../relay/harness.ts';
+import { cleanup, engine, freePort, keyPair, shaped, tempDir } from '../relay/harness.ts';
 import { linked, type MeshNode, metrics, startMesh, sum } from '../relay/mesh-harness.ts';
 import { RawPoster } from './load.ts';
 import { percentile, printTable, verdict } from './table.ts';
@@ -56,7 +60,20 @@ async function scrape(nodes: MeshNode[]): Promise<{ copies: number; payloadBytes
 /** CPU ms per second per relay of the linked mesh with no traffic (housekeeping, gossip every 2 s). */
 let idleMsPerS: number | undefined;
 
-async function run(mode: 'flood' | 'plumtree', rate: number): Promise<Result> {
+/** What a measurement needs from the processes under test. */
+interface Target {
+  postUrl: string;
+  farUrl: string;
+  farId: string;
+  pids: number[];
+  /** Mesh counters (real relays only). */
+  scrape?: () => Promise<{ copies: number; payloadBytes: number; meshBytes: number }>;
+}
+
+type Mode = 'flood' | 'plumtree' | 'floor' | 'floor+store';
+
+async function run(mode: Mode, rate: number): Promise<Result> {
+  if (mode === 'floor' || mode === 'floor+store') return runFloor(mode, rate);
   const nodes = await startMesh(RELAYS, edges, { common: ['--mesh-mode', mode, '--max-peers', '8'] });
   try {
     await linked(nodes, edges, 60_000);
@@ -68,92 +85,133 @@ async function run(mode: 'flood' | 'plumtree', rate: number): Promise<Result> {
       await new Promise((r) => setTimeout(r, 5000));
       idleMsPerS = ((nodes.reduce((a, n) => a + cpuSeconds(n.proc.pid!), 0) - c0) * 1000) / RELAYS / ((performance.now() - t0) / 1000);
     }
-    const k = await keyPair();
     const far = nodes[RELAYS - 1]!;
-    // Send time and whether the message belongs to the measured phase (warm-up
-    // messages still arriving after it started must not count).
-    const sentAt = new Map<string, { t: number; measured: boolean }>();
-    const latencies: number[] = [];
-    let measuring = false;
-    const ws = new WebSocket(`${far.url.replace('http', 'ws')}/v1/subscribe`);
-    await new Promise((r, j) => ws.once('open', r).once('error', j));
-    ws.send(JSON.stringify(await P.signRetrieval(engine, k, far.id)));
-    let synced!: () => void;
-    const ready = new Promise<void>((r) => (synced = r));
-    ws.on('message', (d) => {
-      const now = performance.now();
-      const f = JSON.parse(d.toString());
-      if (f.type === 'synced') synced();
-      if (f.type !== 'messages') return;
-      for (const m of f.messages) {
-        const e = sentAt.get(m.id);
-        if (e !== undefined) {
-          sentAt.delete(m.id);
-          if (e.measured) latencies.push(now - e.t);
-        }
-      }
-    });
-    await ready;
-
-    // Open loop at RATE: a POST every 1/RATE s whatever the answers do, from a
-    // load generator light enough to leave the CPU to the ten relays.
-    const poster = await RawPoster.open(nodes[0]!.url, 128);
-    let posted = 0;
-    const pace = async (seconds: number): Promise<number> => {
-      const total = seconds * rate;
-      const start = performance.now();
-      for (let i = 0; i < total; i++) {
-        const due = start + (i * 1000) / rate;
-        const wait = due - performance.now();
-        if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-        const p = shaped(k);
-        sentAt.set(idOf(p), { t: performance.now(), measured: measuring });
-        poster.post('/v1/messages', JSON.stringify(p));
-        posted++;
-      }
-      await poster.answered(posted);
-      return total;
-    };
-    await pace(WARMUP_S);
-    await new Promise((r) => setTimeout(r, 1000));
-    const before = await scrape(nodes);
-    const cpuBefore = nodes.reduce((a, n) => a + cpuSeconds(n.proc.pid!), 0);
-    measuring = true;
-    const badBefore = poster.bad;
-    const sent = await pace(MEASURE_S);
-    const refused = poster.bad - badBefore;
-    // Let the tail arrive.
-    const deadline = Date.now() + 10_000;
-    while (latencies.length < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    measuring = false;
-    const lost = [...sentAt.values()].filter((e) => e.measured).length;
-    if (lost) console.log(`${mode} ${rate}/s: ${lost} measured message(s) not pushed at the far end within 10 s`);
-    const cpuAfter = nodes.reduce((a, n) => a + cpuSeconds(n.proc.pid!), 0);
-    const after = await scrape(nodes);
-    ws.close();
-    poster.close();
-    if (poster.reconnects) console.log(`${mode} ${rate}/s: the load generator replaced ${poster.reconnects} keep-alive connection(s) the relay closed when idle (requests on them were sent again)`);
-    if (poster.statuses.size) console.log(`${mode}: refused POSTs by status: ${JSON.stringify(Object.fromEntries(poster.statuses))}`);
-    const perRelayMsg = (x: number): number => x / (RELAYS - 1) / sent;
-    return {
-      mode,
-      rate,
-      sent,
-      delivered: latencies.length,
-      p50: percentile(latencies, 50),
-      p99: percentile(latencies, 99),
-      copies: perRelayMsg(after.copies - before.copies),
-      payloadBytes: perRelayMsg(after.payloadBytes - before.payloadBytes),
-      meshBytes: perRelayMsg(after.meshBytes - before.meshBytes),
-      refused,
-      cpuMs: ((cpuAfter - cpuBefore) / sent) * 1000,
-    };
+    return await measure(mode, rate, { postUrl: nodes[0]!.url, farUrl: far.url, farId: far.id, pids: nodes.map((n) => n.proc.pid!), scrape: () => scrape(nodes) });
   } finally {
     await cleanup(...nodes);
   }
 }
 
-const modes = (process.env.MESH_BENCH_MODES ?? 'flood,plumtree').split(',') as ('flood' | 'plumtree')[];
+/**
+ * The floor (tests/bench/mesh-floor.js): the same ten processes, topology
+ * and client traffic through relays that only parse, hash, dedupe and
+ * forward down the eager tree (and with `floor+store`, commit each packet to
+ * SQLite too). What the machine itself costs for this load.
+ */
+async function runFloor(mode: 'floor' | 'floor+store', rate: number): Promise<Result> {
+  const ports: number[] = [];
+  while (ports.length < RELAYS) {
+    const p = await freePort();
+    if (!ports.includes(p)) ports.push(p);
+  }
+  // The tree plumtree settles on in this topology: 0 → 1, 2; then i → i + 2 (5 hops to the last).
+  const childrenOf = (i: number): number[] => (i === 0 ? [1, 2] : [i + 2]).filter((c) => c < RELAYS);
+  const dir = tempDir('mesh-floor-');
+  const procs: ChildProcess[] = [];
+  try {
+    // Leaves first, so every parent finds its children listening.
+    for (let i = RELAYS - 1; i >= 0; i--) {
+      const store = mode === 'floor+store' ? ['--store', join(dir, `floor-${i}.db`)] : [];
+      const proc = spawn(process.execPath, [new URL('./mesh-floor.js', import.meta.url).pathname, String(i), String(ports[i]), ...childrenOf(i).map((c) => String(ports[c])), ...store], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      procs.push(proc);
+      await new Promise<void>((resolve, reject) => {
+        proc.stdout!.once('data', () => resolve());
+        proc.once('exit', (code) => reject(new Error(`floor relay ${i} exited with ${code}`)));
+      });
+    }
+    const url = (i: number): string => `http://127.0.0.1:${ports[i]}`;
+    return await measure(mode, rate, { postUrl: url(0), farUrl: url(RELAYS - 1), farId: '0'.repeat(64), pids: procs.map((p) => p.pid!) });
+  } finally {
+    for (const p of procs) p.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
+  const k = await keyPair();
+  // Send time and whether the message belongs to the measured phase (warm-up
+  // messages still arriving after it started must not count).
+  const sentAt = new Map<string, { t: number; measured: boolean }>();
+  const latencies: number[] = [];
+  let measuring = false;
+  const ws = new WebSocket(`${t.farUrl.replace('http', 'ws')}/v1/subscribe`);
+  await new Promise((r, j) => ws.once('open', r).once('error', j));
+  ws.send(JSON.stringify(await P.signRetrieval(engine, k, t.farId)));
+  let synced!: () => void;
+  const ready = new Promise<void>((r) => (synced = r));
+  ws.on('message', (d) => {
+    const now = performance.now();
+    const f = JSON.parse(d.toString());
+    if (f.type === 'synced') synced();
+    if (f.type !== 'messages') return;
+    for (const m of f.messages) {
+      const e = sentAt.get(m.id);
+      if (e !== undefined) {
+        sentAt.delete(m.id);
+        if (e.measured) latencies.push(now - e.t);
+      }
+    }
+  });
+  await ready;
+
+  // Open loop at RATE: a POST every 1/RATE s whatever the answers do, from a
+  // load generator light enough to leave the CPU to the ten relays.
+  const poster = await RawPoster.open(t.postUrl, 128);
+  let posted = 0;
+  const pace = async (seconds: number): Promise<number> => {
+    const total = seconds * rate;
+    const start = performance.now();
+    for (let i = 0; i < total; i++) {
+      const due = start + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      const p = shaped(k);
+      sentAt.set(idOf(p), { t: performance.now(), measured: measuring });
+      poster.post('/v1/messages', JSON.stringify(p));
+      posted++;
+    }
+    await poster.answered(posted);
+    return total;
+  };
+  await pace(WARMUP_S);
+  await new Promise((r) => setTimeout(r, 1000));
+  const before = await t.scrape?.();
+  const cpuBefore = t.pids.reduce((a, pid) => a + cpuSeconds(pid), 0);
+  measuring = true;
+  const badBefore = poster.bad;
+  const sent = await pace(MEASURE_S);
+  const refused = poster.bad - badBefore;
+  // Let the tail arrive.
+  const deadline = Date.now() + 10_000;
+  while (latencies.length < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  measuring = false;
+  const lost = [...sentAt.values()].filter((e) => e.measured).length;
+  if (lost) console.log(`${mode} ${rate}/s: ${lost} measured message(s) not pushed at the far end within 10 s`);
+  const cpuAfter = t.pids.reduce((a, pid) => a + cpuSeconds(pid), 0);
+  const after = await t.scrape?.();
+  ws.close();
+  poster.close();
+  if (poster.reconnects) console.log(`${mode} ${rate}/s: the load generator replaced ${poster.reconnects} keep-alive connection(s) the relay closed when idle (requests on them were sent again)`);
+  if (poster.statuses.size) console.log(`${mode}: refused POSTs by status: ${JSON.stringify(Object.fromEntries(poster.statuses))}`);
+  const perRelayMsg = (x: number): number => x / (RELAYS - 1) / sent;
+  return {
+    mode,
+    rate,
+    sent,
+    delivered: latencies.length,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    copies: after && before ? perRelayMsg(after.copies - before.copies) : NaN,
+    payloadBytes: after && before ? perRelayMsg(after.payloadBytes - before.payloadBytes) : NaN,
+    meshBytes: after && before ? perRelayMsg(after.meshBytes - before.meshBytes) : NaN,
+    refused,
+    cpuMs: ((cpuAfter - cpuBefore) / sent) * 1000,
+  };
+}
+
+const modes = (process.env.MESH_BENCH_MODES ?? 'flood,plumtree,floor,floor+store').split(',') as Mode[];
 const results: Result[] = [];
 for (const rate of [RATE, LOW_RATE]) for (const mode of modes) results.push(await run(mode, rate));
 const at = (mode: string, rate: number): Result | undefined => results.find((r) => r.mode === mode && r.rate === rate);
@@ -164,8 +222,22 @@ console.log(
 );
 printTable(
   ['mode', 'msg/s', 'sent', 'pushed at far end', 'p50 ms', 'p99 ms', 'payload copies / relay / msg', 'payload KB / relay / msg', 'all mesh KB / relay / msg', 'POST refused', 'CPU ms / msg, all 10 relays', 'relay CPU at this rate (cores)'],
-  results.map((r) => [r.mode, r.rate, r.sent, r.delivered, r.p50, r.p99, r.copies, r.payloadBytes / 1024, r.meshBytes / 1024, r.refused, r.cpuMs, (r.cpuMs * r.rate) / 1000]),
+  results.map((r) => [r.mode, r.rate, r.sent, r.delivered, r.p50, r.p99, ...[r.copies, r.payloadBytes / 1024, r.meshBytes / 1024].map((v) => (Number.isNaN(v) ? '—' : v)), r.refused, r.cpuMs, (r.cpuMs * r.rate) / 1000]),
 );
+console.log(
+  'floor: the same processes, topology and traffic through relays that only parse, hash, dedupe and forward down the eager tree (tests/bench/mesh-floor.js); ' +
+    'floor+store: the same, plus a SQLite commit per event-loop turn (the relay\'s schema, WAL, synchronous=NORMAL). What this machine costs for the load before any relay logic.\n',
+);
+const vsFloor: (string | number)[][] = [];
+for (const rate of [RATE, LOW_RATE]) {
+  const p = at('plumtree', rate);
+  for (const base of ['floor', 'floor+store'])
+    if (p && at(base, rate)) {
+      const b = at(base, rate)!;
+      vsFloor.push([`${rate} msg/s`, `plumtree / ${base}`, `${p.p99.toFixed(1)} / ${b.p99.toFixed(1)} ms = ${(p.p99 / b.p99).toFixed(1)}×`, `${p.cpuMs.toFixed(2)} / ${b.cpuMs.toFixed(2)} ms = ${(p.cpuMs / b.cpuMs).toFixed(2)}×`]);
+    }
+}
+if (vsFloor.length) printTable(['rate', 'relays / floor (same run)', 'p99 over 5 hops', 'CPU per message, all 10'], vsFloor);
 if (idleMsPerS !== undefined) console.log(`\nIdle (linked, no traffic): ${idleMsPerS.toFixed(1)} ms of CPU per second per relay.\n`);
 const targets: (string | number)[][] = [];
 for (const rate of [RATE, LOW_RATE]) {
