@@ -69,7 +69,7 @@ export class PeerLink {
   private timer: NodeJS.Timeout | undefined;
   private tokens: number;
   private tokensAt: number;
-  /** Set by the mesh: which plumtree set this peer is in. */
+  /** Set by the mesh: whether we push payloads to this peer (plumtree's eager set). The peer turns it off with prune and on with graft. */
   eager = true;
   /** When we last told this peer to stop pushing to us (performance.now()). */
   prunedAt = 0;

@@ -90,8 +90,12 @@ export class Mesh implements LinkHost {
   private readonly targets = new Map<string, DialTarget>();
   /** Ids being ingested from peers: the hop budget they came with and whether catch-up brought them. */
   private readonly inflight = new Map<string, { ttl: number; from: string; catchup: boolean }>();
-  /** Ids requested (iwant/graft) and from whom, so a requested duplicate does not prune. */
-  private readonly requested = new Map<string, { peer: string; ttl: number; catchup: boolean; at: number }>();
+  /**
+   * Ids requested (iwant/graft) and from whom, kept after the answer (until
+   * the 15 s sweep): a copy of a requested id that comes later from an eager
+   * peer is that peer being slow, not a redundant link, and must not prune it.
+   */
+  private readonly requested = new Map<string, { peer: string; ttl: number; catchup: boolean; at: number; answered?: boolean }>();
   private readonly missing = new Map<string, Missing>();
   /** Hop budget each held message was forwarded with, for answering requests. */
   private readonly ttlOf = new LRUCache<string, number>({ max: 200_000 });
@@ -380,8 +384,9 @@ export class Mesh implements LinkHost {
     const id = shaped ? packetIdOf(p as unknown as P.ClientMessagePacket) : undefined;
     if (id) this.graftTimer.payload(id, from);
     const req = id ? this.requested.get(id) : undefined;
-    if (id && req && req.peer === from) {
-      this.requested.delete(id);
+    const answer = id !== undefined && req !== undefined && !req.answered && req.peer === from;
+    if (answer) {
+      req.answered = true;
       const c = link.catchup as Catchup;
       c.outstanding.delete(id);
     }
@@ -394,8 +399,8 @@ export class Mesh implements LinkHost {
     this.relay.ingest(packet, from, id ? { id, absent: true } : undefined).then(
       (r) => {
         if (!r.duplicate) {
-          if (req?.peer !== from) this.lastPushAt = performance.now();
-          else this.metrics.fetchedIn.inc();
+          if (answer) this.metrics.fetchedIn.inc();
+          else this.lastPushAt = performance.now();
         }
         this.metrics.payloadIn(peerLabel(from), r.duplicate ? 'duplicate' : 'new').inc();
         if (r.duplicate && !req) this.duplicateFrom(link);
@@ -412,18 +417,20 @@ export class Mesh implements LinkHost {
   }
 
   /**
-   * Plumtree: a payload we already had came over a link, so that link is
-   * redundant: stop pushing on it and tell the peer to stop too. The peer is
-   * told even when our side is lazy already: a graft crossing a prune leaves
-   * the two ends disagreeing (one eager, one lazy), and only a prune from the
-   * receiving end repairs that. At most once a second per link while the
-   * copies that were already on the wire arrive.
+   * Plumtree: a payload we already had was pushed to us over a link, so that
+   * link is a redundant way in: tell the peer to stop pushing to us. Each
+   * direction of a link belongs to its receiver (prune: stop pushing to me;
+   * graft: push to me), so this does not change what we push to the peer.
+   * Pruning both directions, as the paper does, undid grafts under load: a
+   * relay that grafted a faster parent also pushed it the messages it had
+   * fetched late, the parent pruned it for those duplicates, and with that
+   * stopped pushing to it too, leaving relays with no eager parent at all.
+   * At most once a second per link while copies already on the wire arrive.
    */
   private duplicateFrom(link: PeerLink): void {
     if (this.options.mode !== 'plumtree' || !link.up) return;
     const now = performance.now();
-    if (!link.eager && now - link.prunedAt < PRUNE_REPEAT_MS) return;
-    link.eager = false;
+    if (now - link.prunedAt < PRUNE_REPEAT_MS) return;
     link.prunedAt = now;
     this.send(link, 'prune', '{"type":"prune"}');
   }
@@ -469,17 +476,16 @@ export class Mesh implements LinkHost {
       if (!a) asks.set(link, (a = []));
       a.push(id);
     }
-    // A graft also makes the link eager (tree repair). While recent grafts keep
-    // turning out spurious (the tree is fine, just slow), ids are only fetched
-    // (iwant): an eager link added to a working tree carries every payload as a
-    // duplicate until the prune lands, which under load is hundreds of payloads.
-    // But only while some peer still pushes to us: a relay whose eager parents
-    // all pruned (each copy a duplicate of the other's, in turn) is off the tree,
-    // and without a graft it would fetch every message late from then on.
+    // A graft also makes the peer push to us from then on (tree repair). While
+    // recent grafts keep turning out spurious (the tree is fine, just slow), ids
+    // are only fetched (iwant): an eager link added to a working tree carries
+    // every payload as a duplicate until the prune lands, which under load is
+    // hundreds of payloads. But only while some peer still pushes to us: a relay
+    // whose eager parents all pruned is off the tree, and without a graft it
+    // would fetch every message late from then on.
     const onTree = now - this.lastPushAt < Math.max(OFF_TREE_MS, 2 * this.graftTimer.ms);
     const type = this.options.mode === 'plumtree' && (!this.graftTimer.backedOff || !onTree) ? 'graft' : 'iwant';
     for (const [link, ids] of asks) {
-      if (type === 'graft') link.eager = true;
       if (this.options.mode === 'plumtree') for (const id of ids) this.graftTimer.sent(id, link.peerId);
       for (let i = 0; i < ids.length; i += MAX_IDS) this.send(link, type, JSON.stringify({ type, ids: ids.slice(i, i + MAX_IDS) }));
     }

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import * as P from '../../protocol/index.ts';
 import { authContent, MESH_VERSION } from '../../relay/mesh/frames.ts';
+import { packetIdOf as idOfSync } from '../../relay/ingest.ts';
 import { cleanup, engine, getAll, idOf, keyPair, post, publicKeyOf, shaped, WsClient } from './harness.ts';
 import { linked, type MeshNode, metrics, restart, rssBytes, startMesh, status, sum, until } from './mesh-harness.ts';
 
@@ -257,24 +258,40 @@ describe('mesh', () => {
     for (const n of [nodes[0]!, nodes[3]!]) expect(await rssBytes(n.url)).toBeLessThan(RSS_LIMIT);
   });
 
-  it('plumtree: a peer that keeps pushing on a link this relay made lazy is told to prune again (ends that disagree are repaired)', async () => {
+  it('plumtree: prune and graft steer one direction each: a duplicate pushed to the relay prunes the pusher (once a second), and the relay keeps pushing its way', async () => {
     const [node] = await startMesh(1, []);
     started.push([node!]);
     const peer = await testPeer(node!);
+    const pushed = (id: string) => peer.frames.some((f) => f.type === 'msg' && idOfSync((f as unknown as { packet: P.ClientMessagePacket }).packet) === id);
     try {
-      // The peer prunes first: the relay now only announces ids to it. A graft
-      // crossing that prune could leave the peer still pushing; here it just does.
-      peer.send({ type: 'prune' });
-      const packet = shaped(await keyPair());
+      const k = await keyPair();
+      const packet = shaped(k);
       peer.send({ type: 'msg', ttl: 3, packet });
       await until(async () => sum(await metrics(node!.url), 'relay_mesh_payloads_received_total', 'result="new"') === 1, 5000, 'the first copy to be stored');
       expect(peer.frames.filter((f) => f.type === 'prune')).toEqual([]);
       peer.send({ type: 'msg', ttl: 3, packet });
-      await until(() => peer.frames.some((f) => f.type === 'prune'), 5000, 'a prune for the duplicate from a lazy link');
+      await until(() => peer.frames.some((f) => f.type === 'prune'), 5000, 'a prune for the duplicate');
       // Copies already on the wire do not each get a prune.
       for (let i = 0; i < 5; i++) peer.send({ type: 'msg', ttl: 3, packet });
       await until(async () => sum(await metrics(node!.url), 'relay_mesh_payloads_received_total', 'result="duplicate"') === 6, 5000, 'the duplicates to arrive');
       expect(peer.frames.filter((f) => f.type === 'prune').length).toBe(1);
+      // The prune said "stop pushing to me"; what the relay pushes to the peer is
+      // the peer's to prune. A message posted here still goes to it as a payload.
+      const mine = shaped(k);
+      expect((await post(node!.url, mine)).status).toBe(202);
+      await until(() => pushed(idOfSync(mine)), 5000, 'the relay to push its next message to the peer it pruned');
+      // Once the peer prunes, the relay only announces to it; a graft turns pushing back on.
+      peer.send({ type: 'prune' });
+      const later = shaped(k);
+      await new Promise((r) => setTimeout(r, 200));
+      expect((await post(node!.url, later)).status).toBe(202);
+      await until(() => peer.frames.some((f) => f.type === 'ihave' && (f as unknown as { ids: string[] }).ids.includes(idOfSync(later))), 5000, 'an ihave for the next message');
+      expect(pushed(idOfSync(later))).toBe(false);
+      peer.send({ type: 'graft', ids: [] });
+      const last = shaped(k);
+      await new Promise((r) => setTimeout(r, 200));
+      expect((await post(node!.url, last)).status).toBe(202);
+      await until(() => pushed(idOfSync(last)), 5000, 'a payload again after the graft');
     } finally {
       peer.close();
     }
