@@ -113,6 +113,8 @@ export class Mesh implements LinkHost {
   private readonly sockets: PeerSockets;
   /** When a new payload last arrived pushed (from a peer we had not asked): proof an eager parent reaches us. */
   private lastPushAt = -Infinity;
+  /** The link that last pushed us a first copy while we let it push (not pruned since): never pruned for a duplicate. */
+  private lastWinner: PeerLink | undefined;
   private closing = false;
   private unsubscribe: (() => void) | undefined;
 
@@ -281,6 +283,7 @@ export class Mesh implements LinkHost {
 
   linkClosed(link: PeerLink, code: number, reason: string): void {
     this.links.delete(link);
+    if (this.lastWinner === link) this.lastWinner = undefined;
     if (code === CLOSE.self) this.metrics.handshakes.labels(link.direction, 'self').inc();
     this.ihaveQueue.delete(link);
     const wasPeer = link.peerId !== '' && this.peers.get(link.peerId) === link;
@@ -400,7 +403,10 @@ export class Mesh implements LinkHost {
       (r) => {
         if (!r.duplicate) {
           if (answer) this.metrics.fetchedIn.inc();
-          else this.lastPushAt = performance.now();
+          else {
+            this.lastPushAt = performance.now();
+            if (link.prunedAt === 0) this.lastWinner = link;
+          }
         }
         this.metrics.payloadIn(peerLabel(from), r.duplicate ? 'duplicate' : 'new').inc();
         if (r.duplicate && !req) this.duplicateFrom(link);
@@ -429,6 +435,11 @@ export class Mesh implements LinkHost {
    */
   private duplicateFrom(link: PeerLink): void {
     if (this.options.mode !== 'plumtree' || !link.up) return;
+    // Under load the order in which parents' copies arrive is noise, and pruning
+    // every link that ever lost a race pruned them all (seen: four grafted
+    // parents pruned within 40 ms). The last link to win, while we still let it
+    // push, stays: at least one eager parent always does.
+    if (link === this.lastWinner) return;
     const now = performance.now();
     if (now - link.prunedAt < PRUNE_REPEAT_MS) return;
     link.prunedAt = now;
@@ -486,6 +497,7 @@ export class Mesh implements LinkHost {
     const onTree = now - this.lastPushAt < Math.max(OFF_TREE_MS, 2 * this.graftTimer.ms);
     const type = this.options.mode === 'plumtree' && (!this.graftTimer.backedOff || !onTree) ? 'graft' : 'iwant';
     for (const [link, ids] of asks) {
+      if (type === 'graft') link.prunedAt = 0; // it may push to us again
       if (this.options.mode === 'plumtree') for (const id of ids) this.graftTimer.sent(id, link.peerId);
       for (let i = 0; i < ids.length; i += MAX_IDS) this.send(link, type, JSON.stringify({ type, ids: ids.slice(i, i + MAX_IDS) }));
     }

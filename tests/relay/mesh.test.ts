@@ -258,42 +258,48 @@ describe('mesh', () => {
     for (const n of [nodes[0]!, nodes[3]!]) expect(await rssBytes(n.url)).toBeLessThan(RSS_LIMIT);
   });
 
-  it('plumtree: prune and graft steer one direction each: a duplicate pushed to the relay prunes the pusher (once a second), and the relay keeps pushing its way', async () => {
+  it('plumtree: prune and graft steer one direction each: a duplicate pushed to the relay prunes the pusher (once a second, never the last first-copy pusher), and the relay keeps pushing its way', async () => {
     const [node] = await startMesh(1, []);
     started.push([node!]);
-    const peer = await testPeer(node!);
-    const pushed = (id: string) => peer.frames.some((f) => f.type === 'msg' && idOfSync((f as unknown as { packet: P.ClientMessagePacket }).packet) === id);
+    const a = await testPeer(node!);
+    const b = await testPeer(node!);
+    const pushed = (peer: typeof b, id: string) => peer.frames.some((f) => f.type === 'msg' && idOfSync((f as unknown as { packet: P.ClientMessagePacket }).packet) === id);
+    const prunes = (peer: typeof b) => peer.frames.filter((f) => f.type === 'prune').length;
+    const received = async (result: string) => sum(await metrics(node!.url), 'relay_mesh_payloads_received_total', `result="${result}"`);
     try {
       const k = await keyPair();
       const packet = shaped(k);
-      peer.send({ type: 'msg', ttl: 3, packet });
-      await until(async () => sum(await metrics(node!.url), 'relay_mesh_payloads_received_total', 'result="new"') === 1, 5000, 'the first copy to be stored');
-      expect(peer.frames.filter((f) => f.type === 'prune')).toEqual([]);
-      peer.send({ type: 'msg', ttl: 3, packet });
-      await until(() => peer.frames.some((f) => f.type === 'prune'), 5000, 'a prune for the duplicate');
-      // Copies already on the wire do not each get a prune.
-      for (let i = 0; i < 5; i++) peer.send({ type: 'msg', ttl: 3, packet });
-      await until(async () => sum(await metrics(node!.url), 'relay_mesh_payloads_received_total', 'result="duplicate"') === 6, 5000, 'the duplicates to arrive');
-      expect(peer.frames.filter((f) => f.type === 'prune').length).toBe(1);
-      // The prune said "stop pushing to me"; what the relay pushes to the peer is
-      // the peer's to prune. A message posted here still goes to it as a payload.
+      a.send({ type: 'msg', ttl: 3, packet });
+      await until(async () => (await received('new')) === 1, 5000, 'the first copy to be stored');
+      b.send({ type: 'msg', ttl: 3, packet });
+      await until(() => prunes(b) === 1, 5000, 'a prune for the duplicate from B');
+      // Copies already on the wire do not each get a prune; A, whose copy came
+      // first, is never pruned for a duplicate: it is the one parent kept.
+      for (let i = 0; i < 5; i++) b.send({ type: 'msg', ttl: 3, packet });
+      a.send({ type: 'msg', ttl: 3, packet });
+      await until(async () => (await received('duplicate')) === 7, 5000, 'the duplicates to arrive');
+      expect(prunes(b)).toBe(1);
+      expect(prunes(a)).toBe(0);
+      // The prune said "stop pushing to me"; what the relay pushes to B is B's
+      // to prune. A message posted here still goes to B as a payload.
       const mine = shaped(k);
       expect((await post(node!.url, mine)).status).toBe(202);
-      await until(() => pushed(idOfSync(mine)), 5000, 'the relay to push its next message to the peer it pruned');
-      // Once the peer prunes, the relay only announces to it; a graft turns pushing back on.
-      peer.send({ type: 'prune' });
+      await until(() => pushed(b, idOfSync(mine)), 5000, 'the relay to push its next message to the peer it pruned');
+      // Once B prunes, the relay only announces to it; a graft turns pushing back on.
+      b.send({ type: 'prune' });
+      await new Promise((r) => setTimeout(r, 200));
       const later = shaped(k);
-      await new Promise((r) => setTimeout(r, 200));
       expect((await post(node!.url, later)).status).toBe(202);
-      await until(() => peer.frames.some((f) => f.type === 'ihave' && (f as unknown as { ids: string[] }).ids.includes(idOfSync(later))), 5000, 'an ihave for the next message');
-      expect(pushed(idOfSync(later))).toBe(false);
-      peer.send({ type: 'graft', ids: [] });
-      const last = shaped(k);
+      await until(() => b.frames.some((f) => f.type === 'ihave' && (f as unknown as { ids: string[] }).ids.includes(idOfSync(later))), 5000, 'an ihave for the next message');
+      expect(pushed(b, idOfSync(later))).toBe(false);
+      b.send({ type: 'graft', ids: [] });
       await new Promise((r) => setTimeout(r, 200));
+      const last = shaped(k);
       expect((await post(node!.url, last)).status).toBe(202);
-      await until(() => pushed(idOfSync(last)), 5000, 'a payload again after the graft');
+      await until(() => pushed(b, idOfSync(last)), 5000, 'a payload again after the graft');
     } finally {
-      peer.close();
+      a.close();
+      b.close();
     }
   });
 
