@@ -1,13 +1,17 @@
 import * as P from '../../protocol/index.ts';
 
 /**
- * Peer frames (PROTOCOL.md §9): one JSON object per WebSocket text frame,
- * discriminated by `type`. Everything a peer sends goes through parseFrame
- * before anything else looks at it; client packets inside `msg` frames are
+ * Peer frames (PROTOCOL.md §9): control frames are one JSON object per
+ * WebSocket text frame, discriminated by `type`, and go through parseFrame
+ * before anything else looks at them. Payloads are binary `msg` frames
+ * (decodeMsgFrame): a two-byte header and then the packet's id preimage
+ * itself, so a relay hashes the frame's bytes for the id and checks it has
+ * not seen it before anything is parsed or decoded; the client packet is
  * then validated by the Ingestor exactly like a POST.
  */
 
-export const MESH_VERSION = 1;
+/** 2: payloads travel as binary `msg` frames (1 sent them as JSON text). */
+export const MESH_VERSION = 2;
 /** Largest frame either side sends or accepts: one 64 KiB-bucket packet plus framing, or a full summary. */
 export const MAX_FRAME_BYTES = 256 * 1024;
 /** Ids in one ihave / iwant / graft / ids frame. */
@@ -23,7 +27,6 @@ export const SUMMARY_FANOUT = 256;
 export type Frame =
   | { type: 'hello'; version: number; id: string; challenge: string }
   | { type: 'auth'; proof: unknown; descriptor: unknown }
-  | { type: 'msg'; ttl: number; packet: unknown }
   | { type: 'ihave'; ttl: number; ids: string[] }
   | { type: 'iwant'; ids: string[] }
   | { type: 'graft'; ids: string[] }
@@ -86,10 +89,6 @@ export function parseFrame(input: unknown): Frame {
     case 'auth':
       P.onlyFields(o, ['type', 'proof', 'descriptor'], 'auth');
       return { type, proof: o.proof, descriptor: o.descriptor };
-    case 'msg':
-      P.onlyFields(o, ['type', 'ttl', 'packet'], 'msg');
-      if (o.packet === undefined) bad('missing_field', 'packet: required', 'packet');
-      return { type, ttl: ttl(o), packet: o.packet };
     case 'ihave':
       P.onlyFields(o, ['type', 'ttl', 'ids'], 'ihave');
       return { type, ttl: ttl(o), ids: ids(o) };
@@ -142,5 +141,53 @@ export function decodeFrame(text: string): Frame {
 export const authContent = (from: string, to: string, theirChallenge: string, ownChallenge: string, url: string): string =>
   `meshchat-peer-auth/1\n${from}\n${to}\n${theirChallenge}\n${ownChallenge}\n${url}`;
 
-export const msgFrame = (ttl: number, packet: P.ClientMessagePacket): string =>
-  `{"type":"msg","ttl":${ttl},"packet":{"recipient":"${packet.recipient}","message":"${packet.message}","signature":"${packet.signature}"}}`;
+/** First byte of a binary `msg` frame. */
+export const MSG_FRAME = 0x01;
+const NL = 0x0a;
+
+/**
+ * A binary payload frame: [0x01][ttl][recipient "\n" message "\n" signature],
+ * the three fields as their base64 text, which is exactly the id preimage
+ * (P.packetIdPreimage): SHA-256 of everything after the header is the id.
+ */
+export function encodeMsgFrame(ttl: number, packet: P.ClientMessagePacket): Buffer {
+  const { recipient, message, signature } = packet;
+  const buf = Buffer.allocUnsafe(2 + recipient.length + message.length + signature.length + 2);
+  buf[0] = MSG_FRAME;
+  buf[1] = ttl;
+  let o = 2 + buf.write(recipient, 2, 'latin1');
+  buf[o++] = NL;
+  o += buf.write(message, o, 'latin1');
+  buf[o++] = NL;
+  buf.write(signature, o, 'latin1');
+  return buf;
+}
+
+/** The same frame with another ttl (a copy: the frame may still be queued on another socket). */
+export function withTtl(frame: Buffer, ttl: number): Buffer {
+  const out = Buffer.allocUnsafe(frame.length);
+  frame.copy(out);
+  out[1] = ttl;
+  return out;
+}
+
+/** Checks a binary frame's header; returns its ttl. The body (frame.subarray(2)) is the id preimage. */
+export function msgFrameTtl(frame: Buffer): number {
+  if (frame.length < 2 || frame[0] !== MSG_FRAME) bad('bad_type', 'binary frame: only msg frames (0x01) are binary');
+  const t = frame[1]!;
+  if (t > MAX_TTL) bad('bad_type', `ttl: an integer 0..${MAX_TTL}`, 'ttl');
+  return t;
+}
+
+/**
+ * The packet in a msg frame's body, for the Ingestor to validate. Fields are
+ * read as latin1, byte for byte: anything that is not base64 text fails
+ * validation there, and for text that is, the bytes hashed for the id are
+ * the UTF-8 of these strings.
+ */
+export function msgFramePacket(frame: Buffer): { recipient: string; message: string; signature: string } {
+  const a = frame.indexOf(NL, 2);
+  const b = a < 0 ? -1 : frame.indexOf(NL, a + 1);
+  if (b < 0) bad('missing_field', 'msg frame: recipient, message and signature separated by newlines', 'packet');
+  return { recipient: frame.toString('latin1', 2, a), message: frame.toString('latin1', a + 1, b), signature: frame.toString('latin1', b + 1) };
+}

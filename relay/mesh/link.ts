@@ -5,8 +5,8 @@ import { authContent, decodeFrame, type Frame, MESH_VERSION } from './frames.ts'
 
 /** The socket under a link: a uWS server socket (accepted) or a `ws` client (dialed). */
 export interface Transport {
-  /** Queues a text frame; false when the socket is gone or refused it. */
-  send(text: string): boolean;
+  /** Queues a frame (a string as text, a Buffer as binary); false when the socket is gone or refused it. */
+  send(data: string | Buffer): boolean;
   /** Bytes queued and not yet written to the kernel. */
   buffered(): number;
   close(code: number, reason: string): void;
@@ -42,6 +42,8 @@ export interface LinkHost {
   /** Handshake done; false refuses the link (the host closed it). */
   linkUp(link: PeerLink): boolean;
   frame(link: PeerLink, frame: Frame, bytes: number): void;
+  /** A binary frame (a msg payload, not yet checked) from a link that is up. */
+  payload(link: PeerLink, frame: Buffer): void;
   linkClosed(link: PeerLink, code: number, reason: string): void;
   /** A frame that could not be parsed, or over the rate limit, from a link that is up. */
   violation(link: PeerLink, reason: 'bad_frame' | 'rate', err?: unknown): void;
@@ -65,7 +67,7 @@ export class PeerLink {
   upAt = 0;
   private readonly challenge: string;
   private peerHello: { id: string; challenge: string } | undefined;
-  private early: { text: string; bytes: number }[] = [];
+  private early: { text: string | Buffer; bytes: number }[] = [];
   private timer: NodeJS.Timeout | undefined;
   private tokens: number;
   private tokensAt: number;
@@ -102,9 +104,9 @@ export class PeerLink {
     return this.state === 'up';
   }
 
-  send(text: string): boolean {
+  send(data: string | Buffer): boolean {
     if (this.state === 'closed') return false;
-    const ok = this.transport.send(text);
+    const ok = this.transport.send(data);
     if (!ok || this.transport.buffered() > HARD_BUFFER) {
       this.close(CLOSE.slow, 'peer cannot keep up');
       return false;
@@ -155,12 +157,18 @@ export class PeerLink {
     return true;
   }
 
-  /** A text frame arrived. Binary frames are refused by the transport before this. */
-  receive(text: string, bytes: number): void {
+  /** A frame arrived: text (JSON control frames) or binary (msg payloads, a Buffer this link may keep). */
+  receive(text: string | Buffer, bytes: number): void {
     if (this.state === 'closed') return;
     if (this.state === 'verifying') {
       if (this.early.length >= MAX_EARLY_FRAMES) return this.fail(CLOSE.badFrame, 'too many frames before the handshake finished');
       this.early.push({ text, bytes });
+      return;
+    }
+    if (typeof text !== 'string') {
+      if (this.state !== 'up') return this.fail(CLOSE.badFrame, 'binary frame during the handshake');
+      if (!this.rateOk()) this.host.violation(this, 'rate');
+      else this.host.payload(this, text);
       return;
     }
     if (this.state === 'up') {

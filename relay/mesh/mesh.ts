@@ -1,11 +1,11 @@
+import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import * as P from '../../protocol/index.ts';
 import type { Relay } from '../app.ts';
 import type { AcceptedMessage } from '../ingest.ts';
-import { packetIdOf } from '../ingest.ts';
 import type { Logger } from '../log.ts';
 import { CanaryProber } from './canary.ts';
-import { type Frame, MAX_IDS, MAX_PREFIXES, MAX_TTL, msgFrame } from './frames.ts';
+import { encodeMsgFrame, type Frame, MAX_IDS, MAX_PREFIXES, MAX_TTL, msgFramePacket, msgFrameTtl, withTtl } from './frames.ts';
 import { CLOSE, type LinkHost, type PeerLink, SOFT_BUFFER } from './link.ts';
 import { acceptPeers, dialPeer, type PeerSockets } from './transports.ts';
 import { MeshMetrics, peerLabel } from './metrics.ts';
@@ -88,8 +88,8 @@ export class Mesh implements LinkHost {
   private readonly links = new Set<PeerLink>();
   private readonly peers = new Map<string, PeerLink>();
   private readonly targets = new Map<string, DialTarget>();
-  /** Ids being ingested from peers: the hop budget they came with and whether catch-up brought them. */
-  private readonly inflight = new Map<string, { ttl: number; from: string; catchup: boolean }>();
+  /** Ids being ingested from peers: the hop budget they came with, whether catch-up brought them, and the frame (forwarded as is but for the ttl). */
+  private readonly inflight = new Map<string, { ttl: number; from: string; catchup: boolean; frame: Buffer }>();
   /**
    * Ids requested (iwant/graft) and from whom, kept after the answer (until
    * the 15 s sweep): a copy of a requested id that comes later from an eager
@@ -337,10 +337,6 @@ export class Mesh implements LinkHost {
     this.metrics.frameIn(peer, f.type).inc();
     this.metrics.byteIn(peer).inc(bytes);
     switch (f.type) {
-      case 'msg':
-        this.metrics.payloadBytesIn.inc(bytes);
-        this.onMsg(link, f.ttl, f.packet);
-        break;
       case 'ihave':
         this.onIhave(link, f.ttl, f.ids);
         break;
@@ -380,26 +376,56 @@ export class Mesh implements LinkHost {
     }
   }
 
-  private onMsg(link: PeerLink, ttl: number, packet: unknown): void {
+  /** A binary frame: a payload (msg), PROTOCOL.md §9.1. */
+  payload(link: PeerLink, frame: Buffer): void {
+    const peer = peerLabel(link.peerId);
+    this.metrics.frameIn(peer, 'msg').inc();
+    this.metrics.byteIn(peer).inc(frame.length);
+    this.metrics.payloadBytesIn.inc(frame.length);
+    let ttl: number;
+    try {
+      ttl = msgFrameTtl(frame);
+    } catch (e) {
+      this.violation(link, 'bad_frame', e);
+      return;
+    }
+    this.onMsg(link, ttl, frame);
+  }
+
+  private onMsg(link: PeerLink, ttl: number, frame: Buffer): void {
     const from = link.peerId;
-    const p = packet as Record<string, unknown> | null;
-    const shaped = typeof p === 'object' && p !== null && typeof p.recipient === 'string' && typeof p.message === 'string' && typeof p.signature === 'string';
-    const id = shaped ? packetIdOf(p as unknown as P.ClientMessagePacket) : undefined;
-    if (id) this.graftTimer.payload(id, from);
-    const req = id ? this.requested.get(id) : undefined;
-    const answer = id !== undefined && req !== undefined && !req.answered && req.peer === from;
+    // The body is the id preimage: the id, and the dedupe, before any parsing.
+    const id = hash('sha256', frame.subarray(2), 'hex');
+    this.graftTimer.payload(id, from);
+    const req = this.requested.get(id);
+    const answer = req !== undefined && !req.answered && req.peer === from;
     if (answer) {
       req.answered = true;
       const c = link.catchup as Catchup;
       c.outstanding.delete(id);
     }
-    if (id && this.relay.has(id)) {
+    if (this.relay.has(id)) {
       this.metrics.payloadIn(peerLabel(from), 'duplicate').inc();
       if (!req) this.duplicateFrom(link);
       return;
     }
-    if (id && !this.inflight.has(id)) this.inflight.set(id, { ttl: req ? req.ttl : ttl, from, catchup: req?.catchup ?? false });
-    this.relay.ingest(packet, from, id ? { id, absent: true } : undefined).then(
+    const refused = (e: unknown): void => {
+      if (this.inflight.get(id)?.from === from) this.inflight.delete(id);
+      this.metrics.payloadIn(peerLabel(from), 'refused').inc();
+      if (P.isProtocolError(e)) {
+        this.metrics.violations.labels(peerLabel(from), 'bad_packet').inc();
+        this.penalise(from, 'bad_packet');
+      }
+    };
+    let packet: P.ClientMessagePacket;
+    try {
+      packet = msgFramePacket(frame);
+    } catch (e) {
+      refused(e);
+      return;
+    }
+    if (!this.inflight.has(id)) this.inflight.set(id, { ttl: req ? req.ttl : ttl, from, catchup: req?.catchup ?? false, frame });
+    this.relay.ingest(packet, from, { id, absent: true }).then(
       (r) => {
         if (!r.duplicate) {
           if (answer) this.metrics.fetchedIn.inc();
@@ -411,14 +437,7 @@ export class Mesh implements LinkHost {
         this.metrics.payloadIn(peerLabel(from), r.duplicate ? 'duplicate' : 'new').inc();
         if (r.duplicate && !req) this.duplicateFrom(link);
       },
-      (e) => {
-        if (id && this.inflight.get(id)?.from === from) this.inflight.delete(id);
-        this.metrics.payloadIn(peerLabel(from), 'refused').inc();
-        if (P.isProtocolError(e)) {
-          this.metrics.violations.labels(peerLabel(from), 'bad_packet').inc();
-          this.penalise(from, 'bad_packet');
-        }
-      },
+      refused,
     );
   }
 
@@ -518,7 +537,7 @@ export class Mesh implements LinkHost {
     if (!c || !link.up) return;
     while (c.serve.length && link.buffered < SOFT_BUFFER) {
       const batch = c.serve.splice(0, 64);
-      for (const m of this.relay.store.getByIds(batch)) this.send(link, 'msg', msgFrame(this.ttlOf.get(m.id) ?? 0, m));
+      for (const m of this.relay.store.getByIds(batch)) this.send(link, 'msg', encodeMsgFrame(this.ttlOf.get(m.id) ?? 0, m));
     }
   }
 
@@ -529,11 +548,13 @@ export class Mesh implements LinkHost {
     this.missing.delete(m.id);
     let ttl = MAX_TTL;
     let catchup = false;
+    let received: Buffer | undefined;
     if (m.source !== 'client') {
       const f = this.inflight.get(m.id);
       this.inflight.delete(m.id);
       ttl = f ? f.ttl - 1 : 0;
       catchup = f?.catchup ?? false;
+      received = f?.frame;
     }
     if (catchup) {
       this.metrics.catchupIn.inc();
@@ -544,11 +565,12 @@ export class Mesh implements LinkHost {
     if (ttl < 0) return;
     this.ttlOf.set(m.id, ttl);
     if (this.options.testFault === 'drop-forward') return;
-    let frame: string | undefined;
+    // A payload from a peer goes on as the bytes that came in, with the ttl changed.
+    let frame: Buffer | undefined;
     for (const link of this.peers.values()) {
       if (link.peerId === m.source) continue;
       if (catchup || (this.options.mode === 'plumtree' && !link.eager)) this.queueIhave(link, m.id, ttl);
-      else this.send(link, 'msg', (frame ??= msgFrame(ttl, m.packet)));
+      else this.send(link, 'msg', (frame ??= received ? withTtl(received, ttl) : encodeMsgFrame(ttl, m.packet)));
     }
   }
 
@@ -579,17 +601,17 @@ export class Mesh implements LinkHost {
   }
 
   /** Sends a frame on a link that is up, counting it. */
-  send(link: PeerLink, type: string, text: string): boolean {
+  send(link: PeerLink, type: string, data: string | Buffer): boolean {
     if (!link.up) return false;
     this.metrics.frameOut(type).inc();
-    this.metrics.byteOut(peerLabel(link.peerId)).inc(Buffer.byteLength(text));
-    return link.send(text);
+    this.metrics.byteOut(peerLabel(link.peerId)).inc(typeof data === 'string' ? Buffer.byteLength(data) : data.length);
+    return link.send(data);
   }
 
   /** The canary path: one payload to one peer, as if it were ordinary forwarding. */
   sendPayloadTo(peerId: string, packet: P.ClientMessagePacket): boolean {
     const link = this.peers.get(peerId);
-    return !!link && this.send(link, 'msg', msgFrame(MAX_TTL, packet));
+    return !!link && this.send(link, 'msg', encodeMsgFrame(MAX_TTL, packet));
   }
 
   // ---------------------------------------------------------------- catch-up
@@ -716,7 +738,7 @@ export class Mesh implements LinkHost {
   // ---------------------------------------------------------------- test faults
 
   private faultGarbage(): void {
-    const junk = ['not json at all', '{"type":"nonsense"}', '{"type":"msg","ttl":3,"packet":{"recipient":"x","message":"y","signature":"z"}}', '[1,2,3]'];
+    const junk = ['not json at all', '{"type":"nonsense"}', '{"type":"msg","ttl":3,"packet":{"recipient":"x","message":"y","signature":"z"}}', '[1,2,3]', Buffer.from([0x7f, 1, 2, 3])];
     for (const l of this.peers.values()) for (const j of junk) l.send(j);
   }
 

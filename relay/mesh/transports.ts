@@ -51,7 +51,7 @@ export function acceptPeers(app: TemplatedApp, http: HttpLayer, sockets: PeerSoc
       const data = ws.getUserData();
       // uWS throws on any use of a closed socket: `dead` guards every call.
       const transport: Transport = {
-        send: (text) => !data.dead && ws.send(text, false, false) !== 2,
+        send: (frame) => !data.dead && ws.send(frame, typeof frame !== 'string', false) !== 2,
         buffered: () => (data.dead ? 0 : ws.getBufferedAmount()),
         close: (code, reason) => {
           if (data.dead) return;
@@ -66,11 +66,9 @@ export function acceptPeers(app: TemplatedApp, http: HttpLayer, sockets: PeerSoc
     message: (ws: UwsSocket<UwsData>, data, isBinary) => {
       const link = ws.getUserData().link;
       if (!link) return;
-      if (isBinary) {
-        link.receive('\u0000binary', data.byteLength); // not JSON: counted as a bad frame
-        return;
-      }
-      link.receive(Buffer.from(data).toString('utf8'), data.byteLength);
+      // uWS reuses `data` after this returns: a binary frame is copied out.
+      if (isBinary) link.receive(Buffer.from(new Uint8Array(data)), data.byteLength);
+      else link.receive(Buffer.from(data).toString('utf8'), data.byteLength);
     },
     drain: (ws) => {
       const link = ws.getUserData().link;
@@ -89,9 +87,9 @@ export function dialPeer(url: string, expectedId: string | undefined, sockets: P
   const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/peer`, { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, handshakeTimeout: 5000 });
   let lastSeen = performance.now();
   const transport: Transport = {
-    send: (text) => {
+    send: (frame) => {
       if (ws.readyState !== WebSocket.OPEN) return false;
-      ws.send(text);
+      ws.send(frame, { binary: typeof frame !== 'string' });
       return true;
     },
     buffered: () => ws.bufferedAmount,
@@ -115,7 +113,7 @@ export function dialPeer(url: string, expectedId: string | undefined, sockets: P
   ws.on('message', (data, isBinary) => {
     lastSeen = performance.now();
     const buf = data as Buffer;
-    link.receive(isBinary ? '\u0000binary' : buf.toString('utf8'), buf.length);
+    link.receive(isBinary ? buf : buf.toString('utf8'), buf.length);
   });
   ws.on('pong', () => (lastSeen = performance.now()));
   ws.on('ping', () => (lastSeen = performance.now()));

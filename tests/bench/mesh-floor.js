@@ -3,12 +3,13 @@
 // process per relay, same loopback topology and client protocol as the real
 // relays: POST /v1/messages at the first, WebSocket /v1/subscribe at the last,
 // uWS for everything accepted and `ws` for links dialed, exactly like
-// relay/mesh. Each hop: the frame text, JSON.parse, SHA-256 id, dedupe in a
-// Set, forward the same text down the eager tree (what plumtree converges to:
-// one payload per relay), push to subscribers. With `--store`, every packet
-// is also committed to SQLite (WAL, synchronous=NORMAL, one transaction per
-// event-loop turn, the relay's schema and indexes): the floor of a relay that
-// keeps what it forwards. No validation, no metrics, no plumtree bookkeeping.
+// relay/mesh, and the relays' binary msg frames. Each hop: SHA-256 of the
+// frame body for the id, dedupe in a Set, forward the same bytes down the
+// eager tree (what plumtree converges to: one payload per relay), push to
+// subscribers. With `--store`, every packet is also committed to SQLite (WAL,
+// synchronous=NORMAL, one transaction per event-loop turn, the relay's schema
+// and indexes, no checkpoints): the floor of a relay that keeps what it
+// forwards. No validation, no metrics, no plumtree bookkeeping.
 //
 // Usage (from the bench): node mesh-floor.js <index> <port> <child port>... [--store <db path>]
 // Prints "ready" once its links are open.
@@ -58,25 +59,39 @@ if (dbPath) {
 }
 
 /**
+ * The packet's fields from a binary msg frame (PROTOCOL.md §9.1).
+ * @param {Buffer} frame
+ * @returns {Packet}
+ */
+function fields(frame) {
+  const a = frame.indexOf(10, 2);
+  const b = frame.indexOf(10, a + 1);
+  return { recipient: frame.toString('latin1', 2, a), message: frame.toString('latin1', a + 1, b), signature: frame.toString('latin1', b + 1) };
+}
+
+/**
  * One hop: returns the id, or undefined for a packet already seen.
- * @param {string} text a POST body (a packet) or a peer's msg frame
+ * @param {Buffer} frame a binary msg frame, as the relays send them
  * @param {unknown} from the link it came on
  */
-function hop(text, from) {
-  const f = JSON.parse(text);
-  const p = f.packet ?? f;
-  const id = createHash('sha256').update(`${p.recipient}\n${p.message}\n${p.signature}`).digest();
+function hop(frame, from) {
+  const id = createHash('sha256').update(frame.subarray(2)).digest();
   const hex = id.toString('hex');
   if (seen.has(hex)) return undefined;
   seen.add(hex);
-  commit?.(id, p);
-  const frame = f.packet ? text : JSON.stringify({ type: 'msg', ttl: 15, packet: p });
+  const p = commit || subscribers.size ? fields(frame) : undefined;
+  if (p) commit?.(id, p);
   for (const l of links) if (l !== from) l.send(frame);
-  if (subscribers.size) {
+  if (p && subscribers.size) {
     const push = JSON.stringify({ type: 'messages', messages: [{ id: hex, ...p, received_at: Date.now() }] });
     for (const s of subscribers) s.send(push, false);
   }
   return hex;
+}
+
+/** @param {Packet} p */
+function frameOf(p) {
+  return Buffer.concat([Buffer.from([1, 15]), Buffer.from(`${p.recipient}\n${p.message}\n${p.signature}`, 'latin1')]);
 }
 
 uWS
@@ -89,11 +104,11 @@ uWS
     res.onData((chunk, last) => {
       parts.push(Buffer.from(chunk));
       if (!last || aborted) return;
-      const id = hop(Buffer.concat(parts).toString('utf8'), undefined);
+      const id = hop(frameOf(JSON.parse(Buffer.concat(parts).toString('utf8'))), undefined);
       res.cork(() => res.writeStatus(id ? '202 Accepted' : '200 OK').writeHeader('Content-Type', 'application/json').end(JSON.stringify({ id })));
     });
   })
-  .ws('/v1/peer', { maxPayloadLength: 256 * 1024, idleTimeout: 120, message: (ws, data) => void hop(Buffer.from(data).toString('utf8'), ws) })
+  .ws('/v1/peer', { maxPayloadLength: 256 * 1024, idleTimeout: 120, message: (ws, data) => void hop(Buffer.from(new Uint8Array(data)), ws) })
   .ws('/v1/subscribe', {
     idleTimeout: 120,
     message: (ws) => {

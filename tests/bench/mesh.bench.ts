@@ -94,7 +94,7 @@ async function run(mode: Mode, rate: number): Promise<Result> {
 
 /**
  * The floor (tests/bench/mesh-floor.js): the same ten processes, topology
- * and client traffic through relays that only parse, hash, dedupe and
+ * and client traffic through relays that only hash, dedupe and
  * forward down the eager tree (and with `floor+store`, commit each packet to
  * SQLite too). What the machine itself costs for this load.
  */
@@ -225,7 +225,7 @@ printTable(
   results.map((r) => [r.mode, r.rate, r.sent, r.delivered, r.p50, r.p99, ...[r.copies, r.payloadBytes / 1024, r.meshBytes / 1024].map((v) => (Number.isNaN(v) ? '—' : v)), r.refused, r.cpuMs, (r.cpuMs * r.rate) / 1000]),
 );
 console.log(
-  'floor: the same processes, topology and traffic through relays that only parse, hash, dedupe and forward down the eager tree (tests/bench/mesh-floor.js); ' +
+  'floor: the same processes, topology and traffic through relays that only hash, dedupe and forward the same binary frames down the eager tree (tests/bench/mesh-floor.js); ' +
     'floor+store: the same, plus a SQLite commit per event-loop turn (the relay\'s schema, WAL, synchronous=NORMAL). What this machine costs for the load before any relay logic.\n',
 );
 const vsFloor: (string | number)[][] = [];

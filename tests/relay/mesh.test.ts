@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import * as P from '../../protocol/index.ts';
-import { authContent, MESH_VERSION } from '../../relay/mesh/frames.ts';
+import { authContent, encodeMsgFrame, MESH_VERSION, msgFramePacket, msgFrameTtl } from '../../relay/mesh/frames.ts';
 import { packetIdOf as idOfSync } from '../../relay/ingest.ts';
 import { cleanup, engine, getAll, idOf, keyPair, post, publicKeyOf, shaped, WsClient } from './harness.ts';
 import { linked, type MeshNode, metrics, restart, rssBytes, startMesh, status, sum, until } from './mesh-harness.ts';
@@ -51,7 +51,7 @@ async function everyoneHolds(nodes: MeshNode[], k: Awaited<ReturnType<typeof key
  * auth, descriptor) on /v1/peer and then sends whatever frames the test says,
  * recording every frame the relay sends back.
  */
-async function testPeer(node: MeshNode): Promise<{ send: (f: object) => void; frames: { type: string }[]; close: () => void }> {
+async function testPeer(node: MeshNode): Promise<{ send: (f: object) => void; sendRaw: (d: string | Buffer) => void; frames: { type: string }[]; close: () => void }> {
   const keys = await keyPair();
   const id = await P.fingerprint(engine, publicKeyOf(keys));
   const url = 'http://127.0.0.1:9';
@@ -63,8 +63,10 @@ async function testPeer(node: MeshNode): Promise<{ send: (f: object) => void; fr
     ws.on('error', reject);
     ws.on('close', (code, reason) => reject(new Error(`closed ${code} ${reason.toString()}`)));
     ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', version: MESH_VERSION, id, challenge })));
-    ws.on('message', (data) => {
-      const f = JSON.parse(data.toString());
+    ws.on('message', (data, isBinary) => {
+      const buf = data as Buffer;
+      // Payloads are binary msg frames; shown to the test as { type: 'msg', ttl, packet }.
+      const f = isBinary ? { type: 'msg', ttl: msgFrameTtl(buf), packet: msgFramePacket(buf) } : JSON.parse(buf.toString());
       frames.push(f);
       if (f.type === 'hello') {
         authSent = (async () => {
@@ -79,7 +81,11 @@ async function testPeer(node: MeshNode): Promise<{ send: (f: object) => void; fr
   await theirAuth;
   // Anything sent before our own auth would break the handshake.
   await authSent;
-  return { send: (f) => ws.send(JSON.stringify(f)), frames, close: () => ws.close() };
+  const send = (f: object): void => {
+    const m = f as { type: string; ttl: number; packet: P.ClientMessagePacket };
+    ws.send(m.type === 'msg' ? encodeMsgFrame(m.ttl, m.packet) : JSON.stringify(f));
+  };
+  return { send, sendRaw: (d) => ws.send(d), frames, close: () => ws.close() };
 }
 
 describe('mesh', () => {
@@ -269,6 +275,12 @@ describe('mesh', () => {
     try {
       const k = await keyPair();
       const packet = shaped(k);
+      // Payloads are binary: a JSON msg frame is a bad frame, and a binary one whose body is not a packet is refused.
+      const violations = async (reason: string) => sum(await metrics(node!.url), 'relay_mesh_violations_total', `reason="${reason}"`);
+      a.sendRaw(JSON.stringify({ type: 'msg', ttl: 3, packet }));
+      await until(async () => (await violations('bad_frame')) === 1, 5000, 'the JSON msg frame to count as a bad frame');
+      a.sendRaw(encodeMsgFrame(3, { ...packet, message: 'not base64!' }));
+      await until(async () => (await violations('bad_packet')) === 1 && (await received('refused')) === 1, 5000, 'the broken packet to be refused');
       a.send({ type: 'msg', ttl: 3, packet });
       await until(async () => (await received('new')) === 1, 5000, 'the first copy to be stored');
       b.send({ type: 'msg', ttl: 3, packet });
