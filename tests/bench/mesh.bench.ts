@@ -20,7 +20,7 @@ const RELAYS = 10;
 const RATE = Number(process.env.MESH_BENCH_RATE ?? 500);
 /** A rate this shared 2-core machine carries without queueing, for a latency comparison that means something. */
 const LOW_RATE = 50;
-const WARMUP_S = 3;
+const WARMUP_S = Number(process.env.MESH_BENCH_WARMUP ?? 3);
 const MEASURE_S = Number(process.env.MESH_BENCH_SECONDS ?? 15);
 const edges: [number, number][] = [];
 for (let i = 0; i < RELAYS; i++) for (const d of [1, 2]) if (i + d < RELAYS) edges.push([i, i + d]);
