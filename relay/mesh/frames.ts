@@ -4,10 +4,10 @@ import * as P from '../../protocol/index.ts';
  * Peer frames (PROTOCOL.md §9): control frames are one JSON object per
  * WebSocket text frame, discriminated by `type`, and go through parseFrame
  * before anything else looks at them. Payloads are binary `msg` frames
- * (decodeMsgFrame): a two-byte header and then the packet's id preimage
- * itself, so a relay hashes the frame's bytes for the id and checks it has
- * not seen it before anything is parsed or decoded; the client packet is
- * then validated by the Ingestor exactly like a POST.
+ * (encodeMsgFrame, msgFrameTtl, msgFramePacket): a two-byte header and then
+ * the packet's id preimage itself, so a relay hashes the frame's bytes for
+ * the id and checks it has not seen it before anything is parsed or decoded;
+ * the client packet is then validated by the Ingestor exactly like a POST.
  */
 
 /** 2: payloads travel as binary `msg` frames (1 sent them as JSON text). */

@@ -9,7 +9,8 @@
  * tenth, down to the configured base. A relay whose peer really drops
  * messages keeps the base: its grafts are answered and no other copy comes.
  * While the timeout is well above the base the mesh only fetches late ids
- * (iwant) instead of grafting, so it stops adding eager links to a tree that works.
+ * (iwant) instead of grafting, so it stops adding eager links to a tree that
+ * works, unless nothing pushes to the relay any more (Mesh.missingSweep).
  */
 export class GraftTimer {
   private current: number;
