@@ -7,7 +7,7 @@ import type { RelayConfig } from './config.ts';
 import { RelayError } from './errors.ts';
 import { HttpLayer, writeCors } from './http.ts';
 import { loadOrCreateIdentity, type RelayIdentity } from './identity.ts';
-import { type AcceptedListener, type CommittedListener, Ingestor, type IngestResult, type KnownId, type Source } from './ingest.ts';
+import { type AcceptedListener, type CommittedListener, type IngestCallback, Ingestor, type KnownId, type Source } from './ingest.ts';
 import { LoadMeter } from './load.ts';
 import type { Logger } from './log.ts';
 import { RelayMetrics } from './metrics.ts';
@@ -169,9 +169,9 @@ export class Relay {
 
   // ---------------------------------------------------------------- mesh integration
 
-  /** Ingests a packet from a peer (or anywhere): dedupe by id, validate, commit, fire onCommitted. */
-  ingest(packet: unknown, source: Source, known?: KnownId): Promise<IngestResult> {
-    return this.ingestor.ingest(packet, source, known);
+  /** Ingests a packet from a peer (or anywhere): dedupe by id, validate, commit, fire onCommitted; `cb` as Ingestor.ingestCb. */
+  ingest(packet: unknown, source: Source, cb: IngestCallback, known?: KnownId): void {
+    this.ingestor.ingestCb(packet, source, cb, known);
   }
 
   onCommitted(fn: CommittedListener): () => void {

@@ -226,7 +226,7 @@ export class HttpLayer {
     const k = `${route} ${status}`;
     let c = this.counters.get(k);
     if (!c) {
-      c = this.metrics.requests.labels(route, String(status));
+      c = this.metrics.request(route, status);
       this.counters.set(k, c);
     }
     c.inc();

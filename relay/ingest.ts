@@ -1,9 +1,9 @@
 import { hash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 import * as P from '../protocol/index.ts';
 import { RelayError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { RelayMetrics } from './metrics.ts';
+import { RecentMap } from './recent.ts';
 import type { MessageStore } from './store/store.ts';
 
 /** Where a packet came from: `'client'` (POST /v1/messages) or the id of the peer relay that sent it. */
@@ -79,7 +79,7 @@ export const packetIdOf = (p: P.ClientMessagePacket): string => hash('sha256', P
  */
 export class Ingestor {
   /** Ids recently committed here: the cheap first dedupe check. */
-  private readonly seen: LRUCache<string, true>;
+  private readonly seen: RecentMap<string, true>;
   private readonly listeners: CommittedListener[] = [];
   private readonly acceptListeners: AcceptedListener[] = [];
 
@@ -91,7 +91,7 @@ export class Ingestor {
     private readonly maxQueue = 20_000,
     seenIds = 100_000,
   ) {
-    this.seen = new LRUCache({ max: seenIds });
+    this.seen = new RecentMap(seenIds / 2);
   }
 
   /** Registers a listener for committed messages; returns an unsubscribe function. */
@@ -204,7 +204,8 @@ export class Ingestor {
       this.metrics.accepted[kind].inc();
       cb(null, { id, duplicate: false });
       if (this.listeners.length) this.emit(this.listeners, { id, seq, receivedAt, source });
-    });
+      // No one waits on a peer's packet: its commit may share a later transaction.
+    }, kind === 'peer');
     if (queued && this.acceptListeners.length) this.emit(this.acceptListeners, { id, seq: queued.seq, receivedAt: queued.receivedAt, packet, source });
   }
 }

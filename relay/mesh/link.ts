@@ -1,3 +1,4 @@
+import type { PeerTallies } from './metrics.ts';
 import * as P from '../../protocol/index.ts';
 import type { Clock } from '../clock.ts';
 import type { RelayIdentity } from '../identity.ts';
@@ -77,6 +78,8 @@ export class PeerLink {
   prunedAt = 0;
   /** Mesh bookkeeping for catch-up with this peer. */
   catchup: unknown;
+  /** The mesh's metric series for this peer, once it is up. */
+  tallies: PeerTallies | undefined;
 
   constructor(
     readonly host: LinkHost,

@@ -1,14 +1,14 @@
 import { hash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 import * as P from '../../protocol/index.ts';
 import type { Relay } from '../app.ts';
-import type { AcceptedMessage } from '../ingest.ts';
+import type { AcceptedMessage, IngestResult } from '../ingest.ts';
 import type { Logger } from '../log.ts';
+import { RecentMap } from '../recent.ts';
 import { CanaryProber } from './canary.ts';
 import { encodeMsgFrame, type Frame, MAX_IDS, MAX_PREFIXES, MAX_TTL, msgFramePacket, msgFrameTtl, withTtl } from './frames.ts';
 import { CLOSE, type LinkHost, type PeerLink, SOFT_BUFFER } from './link.ts';
 import { acceptPeers, dialPeer, type PeerSockets } from './transports.ts';
-import { MeshMetrics, peerLabel } from './metrics.ts';
+import { MeshMetrics, type PeerTallies, peerLabel } from './metrics.ts';
 import type { MeshOptions } from './options.ts';
 import { diffChildren, SnapshotSource } from './reconcile.ts';
 import { ScoreBook } from './scores.ts';
@@ -98,7 +98,7 @@ export class Mesh implements LinkHost {
   private readonly requested = new Map<string, { peer: string; ttl: number; catchup: boolean; at: number; answered?: boolean }>();
   private readonly missing = new Map<string, Missing>();
   /** Hop budget each held message was forwarded with, for answering requests. */
-  private readonly ttlOf = new LRUCache<string, number>({ max: 200_000 });
+  private readonly ttlOf = new RecentMap<string, number>(100_000);
   private readonly ihaveQueue = new Map<PeerLink, string[]>();
   private ihaveTtl = new Map<string, number>();
   private ihaveScheduled = false;
@@ -332,10 +332,15 @@ export class Mesh implements LinkHost {
 
   // ---------------------------------------------------------------- frames in
 
+  /** The link's metric series (links only reach frame/payload/send once up, so peerId is known). */
+  private tallies(link: PeerLink): PeerTallies {
+    return (link.tallies ??= this.metrics.peer(link.peerId));
+  }
+
   frame(link: PeerLink, f: Frame, bytes: number): void {
-    const peer = peerLabel(link.peerId);
-    this.metrics.frameIn(peer, f.type).inc();
-    this.metrics.byteIn(peer).inc(bytes);
+    const t = this.tallies(link);
+    t.frameIn(f.type).inc();
+    t.bytesIn.inc(bytes);
     switch (f.type) {
       case 'ihave':
         this.onIhave(link, f.ttl, f.ids);
@@ -378,9 +383,9 @@ export class Mesh implements LinkHost {
 
   /** A binary frame: a payload (msg), PROTOCOL.md §9.1. */
   payload(link: PeerLink, frame: Buffer): void {
-    const peer = peerLabel(link.peerId);
-    this.metrics.frameIn(peer, 'msg').inc();
-    this.metrics.byteIn(peer).inc(frame.length);
+    const t = this.tallies(link);
+    t.frameIn('msg').inc();
+    t.bytesIn.inc(frame.length);
     this.metrics.payloadBytesIn.inc(frame.length);
     let ttl: number;
     try {
@@ -405,40 +410,43 @@ export class Mesh implements LinkHost {
       c.outstanding.delete(id);
     }
     if (this.relay.has(id)) {
-      this.metrics.payloadIn(peerLabel(from), 'duplicate').inc();
+      this.tallies(link).payloadDuplicate.inc();
       if (!req) this.duplicateFrom(link);
       return;
     }
-    const refused = (e: unknown): void => {
-      if (this.inflight.get(id)?.from === from) this.inflight.delete(id);
-      this.metrics.payloadIn(peerLabel(from), 'refused').inc();
-      if (P.isProtocolError(e)) {
-        this.metrics.violations.labels(peerLabel(from), 'bad_packet').inc();
-        this.penalise(from, 'bad_packet');
-      }
-    };
     let packet: P.ClientMessagePacket;
     try {
       packet = msgFramePacket(frame);
     } catch (e) {
-      refused(e);
+      this.refusedPayload(link, id, e);
       return;
     }
     if (!this.inflight.has(id)) this.inflight.set(id, { ttl: req ? req.ttl : ttl, from, catchup: req?.catchup ?? false, frame });
-    this.relay.ingest(packet, from, { id, absent: true }).then(
-      (r) => {
-        if (!r.duplicate) {
-          if (answer) this.metrics.fetchedIn.inc();
-          else {
-            this.lastPushAt = performance.now();
-            if (link.prunedAt === 0) this.lastWinner = link;
-          }
-        }
-        this.metrics.payloadIn(peerLabel(from), r.duplicate ? 'duplicate' : 'new').inc();
-        if (r.duplicate && !req) this.duplicateFrom(link);
-      },
-      refused,
-    );
+    // An inline callback and methods, not named closures: this runs for every payload.
+    this.relay.ingest(packet, from, (err, r) => (err ? this.refusedPayload(link, id, err) : this.ingestedPayload(link, r!, answer, req !== undefined)), { id, absent: true });
+  }
+
+  private ingestedPayload(link: PeerLink, r: IngestResult, answer: boolean, requested: boolean): void {
+    if (!r.duplicate) {
+      if (answer) this.metrics.fetchedIn.inc();
+      else {
+        this.lastPushAt = performance.now();
+        if (link.prunedAt === 0) this.lastWinner = link;
+      }
+    }
+    const t = this.tallies(link);
+    (r.duplicate ? t.payloadDuplicate : t.payloadNew).inc();
+    if (r.duplicate && !requested) this.duplicateFrom(link);
+  }
+
+  private refusedPayload(link: PeerLink, id: string, e: unknown): void {
+    const from = link.peerId;
+    if (this.inflight.get(id)?.from === from) this.inflight.delete(id);
+    this.tallies(link).payloadRefused.inc();
+    if (P.isProtocolError(e)) {
+      this.metrics.violations.labels(peerLabel(from), 'bad_packet').inc();
+      this.penalise(from, 'bad_packet');
+    }
   }
 
   /**
@@ -604,7 +612,7 @@ export class Mesh implements LinkHost {
   send(link: PeerLink, type: string, data: string | Buffer): boolean {
     if (!link.up) return false;
     this.metrics.frameOut(type).inc();
-    this.metrics.byteOut(peerLabel(link.peerId)).inc(typeof data === 'string' ? Buffer.byteLength(data) : data.length);
+    this.tallies(link).bytesOut.inc(typeof data === 'string' ? Buffer.byteLength(data) : data.length);
     return link.send(data);
   }
 

@@ -1,32 +1,29 @@
 import client from 'prom-client';
+import { type Tally, TalliedCounter } from '../metrics.ts';
 
 /** Short peer label: 16 hex digits of the relay id are plenty to tell peers apart on a dashboard. */
 export const peerLabel = (id: string): string => id.slice(0, 16);
 
-/**
- * prom-client's labels() builds a key from its arguments on every call; on
- * the per-frame path the children are looked up once and kept (label values
- * are bounded: peers by --max-peers and bans, types by the frame schema).
- */
-export function children<L extends string>(metric: client.Counter<L>): (...values: string[]) => client.Counter.Internal {
-  const cache = new Map<string, client.Counter.Internal>();
-  return (...values) => {
-    const k = values.join('\u0000');
-    let c = cache.get(k);
-    if (!c) cache.set(k, (c = metric.labels(...values)));
-    return c;
-  };
+/** The per-peer series one link bumps for every frame, looked up once per link. */
+export interface PeerTallies {
+  bytesIn: Tally;
+  bytesOut: Tally;
+  /** Frames received of one type (the types a peer may send are a fixed set). */
+  frameIn(type: string): Tally;
+  payloadNew: Tally;
+  payloadDuplicate: Tally;
+  payloadRefused: Tally;
 }
 
 /** The mesh's series on the relay's own /metrics registry. */
 export class MeshMetrics {
-  readonly framesIn: client.Counter<'peer' | 'type'>;
-  readonly framesOut: client.Counter<'type'>;
-  readonly bytesIn: client.Counter<'peer'>;
-  readonly bytesOut: client.Counter<'peer'>;
+  private readonly framesIn: TalliedCounter<'peer' | 'type'>;
+  private readonly framesOut: TalliedCounter<'type'>;
+  private readonly bytesIn: TalliedCounter<'peer'>;
+  private readonly bytesOut: TalliedCounter<'peer'>;
   /** Payload-carrying frames (msg) received: the "copies per relay per message" numerator. */
-  readonly payloadsIn: client.Counter<'peer' | 'result'>;
-  readonly payloadBytesIn: client.Counter;
+  private readonly payloadsIn: TalliedCounter<'peer' | 'result'>;
+  readonly payloadBytesIn: Tally;
   readonly violations: client.Counter<'peer' | 'reason'>;
   readonly handshakes: client.Counter<'direction' | 'result'>;
   readonly disconnects: client.Counter<'reason'>;
@@ -35,13 +32,8 @@ export class MeshMetrics {
   /** New payloads that came in answer to our iwant/graft rather than pushed. */
   readonly fetchedIn: client.Counter;
   readonly bans: client.Counter;
-  /** Cached children of the per-frame counters. */
-  readonly frameIn: (peer: string, type: string) => client.Counter.Internal;
-  readonly frameOut: (type: string) => client.Counter.Internal;
-  readonly byteIn: (peer: string) => client.Counter.Internal;
-  readonly byteOut: (peer: string) => client.Counter.Internal;
-  readonly payloadIn: (peer: string, result: string) => client.Counter.Internal;
-
+  private readonly outByType = new Map<string, Tally>();
+  private readonly byPeer = new Map<string, PeerTallies>();
   constructor(
     registry: client.Registry,
     sources: {
@@ -52,17 +44,17 @@ export class MeshMetrics {
     },
   ) {
     const r = [registry];
-    this.framesIn = new client.Counter({ name: 'relay_mesh_frames_received_total', help: 'Peer frames received, by peer and frame type', labelNames: ['peer', 'type'], registers: r });
-    this.framesOut = new client.Counter({ name: 'relay_mesh_frames_sent_total', help: 'Peer frames sent, by frame type', labelNames: ['type'], registers: r });
-    this.bytesIn = new client.Counter({ name: 'relay_mesh_bytes_received_total', help: 'Peer frame bytes received, by peer', labelNames: ['peer'], registers: r });
-    this.bytesOut = new client.Counter({ name: 'relay_mesh_bytes_sent_total', help: 'Peer frame bytes sent, by peer', labelNames: ['peer'], registers: r });
-    this.payloadsIn = new client.Counter({
+    this.framesIn = new TalliedCounter({ name: 'relay_mesh_frames_received_total', help: 'Peer frames received, by peer and frame type', labelNames: ['peer', 'type'], registers: r });
+    this.framesOut = new TalliedCounter({ name: 'relay_mesh_frames_sent_total', help: 'Peer frames sent, by frame type', labelNames: ['type'], registers: r });
+    this.bytesIn = new TalliedCounter({ name: 'relay_mesh_bytes_received_total', help: 'Peer frame bytes received, by peer', labelNames: ['peer'], registers: r });
+    this.bytesOut = new TalliedCounter({ name: 'relay_mesh_bytes_sent_total', help: 'Peer frame bytes sent, by peer', labelNames: ['peer'], registers: r });
+    this.payloadsIn = new TalliedCounter({
       name: 'relay_mesh_payloads_received_total',
       help: 'Message payloads (msg frames) received from peers, by peer and result (new, duplicate, refused)',
       labelNames: ['peer', 'result'],
       registers: r,
     });
-    this.payloadBytesIn = new client.Counter({ name: 'relay_mesh_payload_bytes_received_total', help: 'Bytes of msg frames received from peers', registers: r });
+    this.payloadBytesIn = new TalliedCounter({ name: 'relay_mesh_payload_bytes_received_total', help: 'Bytes of msg frames received from peers', registers: r }).tally();
     this.violations = new client.Counter({ name: 'relay_mesh_violations_total', help: 'Misbehaviour seen, by peer and reason', labelNames: ['peer', 'reason'], registers: r });
     this.handshakes = new client.Counter({ name: 'relay_mesh_handshakes_total', help: 'Peer handshakes by direction and result', labelNames: ['direction', 'result'], registers: r });
     this.disconnects = new client.Counter({ name: 'relay_mesh_disconnects_total', help: 'Peer links closed, by reason', labelNames: ['reason'], registers: r });
@@ -74,11 +66,6 @@ export class MeshMetrics {
       registers: r,
     });
     this.bans = new client.Counter({ name: 'relay_mesh_bans_total', help: 'Peers banned by this relay', registers: r });
-    this.frameIn = children(this.framesIn);
-    this.frameOut = children(this.framesOut);
-    this.byteIn = children(this.bytesIn);
-    this.byteOut = children(this.bytesOut);
-    this.payloadIn = children(this.payloadsIn);
     new client.Gauge({ name: 'relay_mesh_peers', help: 'Peer links up', registers: r, collect() { this.set(sources.peers()); } });
     new client.Gauge({ name: 'relay_mesh_graft_timeout_seconds', help: 'Plumtree graft timeout now (grows while grafts turn out spurious)', registers: r, collect() { this.set(sources.graft().timeoutMs / 1000); } });
     new client.Counter({ name: 'relay_mesh_spurious_grafts_total', help: 'Grafts whose payload also came from a peer not asked (the eager push was late, not lost)', registers: r, collect() { this.reset(); this.inc(sources.graft().spurious); } });
@@ -103,5 +90,36 @@ export class MeshMetrics {
         for (const s of sources.scores()) if (s.banned) this.set({ peer: peerLabel(s.id) }, 1);
       },
     });
+  }
+
+  /** The series of frames sent of one type. */
+  frameOut(type: string): Tally {
+    let t = this.outByType.get(type);
+    if (!t) this.outByType.set(type, (t = this.framesOut.tally(type)));
+    return t;
+  }
+
+  /** The per-peer series for a relay id (a PeerLink keeps what this returns). */
+  peer(id: string): PeerTallies {
+    const label = peerLabel(id);
+    let p = this.byPeer.get(label);
+    if (!p) {
+      const frames = this.framesIn;
+      const byType = new Map<string, Tally>();
+      p = {
+        bytesIn: this.bytesIn.tally(label),
+        bytesOut: this.bytesOut.tally(label),
+        frameIn: (type) => {
+          let t = byType.get(type);
+          if (!t) byType.set(type, (t = frames.tally(label, type)));
+          return t;
+        },
+        payloadNew: this.payloadsIn.tally(label, 'new'),
+        payloadDuplicate: this.payloadsIn.tally(label, 'duplicate'),
+        payloadRefused: this.payloadsIn.tally(label, 'refused'),
+      };
+      this.byPeer.set(label, p);
+    }
+    return p;
   }
 }

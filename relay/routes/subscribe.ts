@@ -166,8 +166,9 @@ export class PushHub {
 
   /**
    * Sends stored messages after `last` while the socket's buffer has room.
-   * Runs synchronously to the end of the store, so a message committed
-   * meanwhile is either in a page or pushed live afterwards, never neither.
+   * Runs synchronously to the end of the store (pages include accepted
+   * messages not yet committed), so a message accepted meanwhile is either
+   * in a page or pushed live afterwards, never neither.
    */
   private backlog(ws: WebSocket<Sub>): void {
     const s = ws.getUserData();
@@ -181,14 +182,6 @@ export class PushHub {
         this.metrics.pushed.inc(messages.length);
       }
       if (!more) break;
-    }
-    // Accepted but not yet committed: in no page above, and pushed before this
-    // socket was live. Send them now, or they would be skipped until a reconnect.
-    const uncommitted = this.store.uncommittedFor(s.recipient, s.last);
-    if (uncommitted.length) {
-      s.last = uncommitted[uncommitted.length - 1]!.seq;
-      if (!this.sendFrame(ws, messagesFrame(uncommitted, s.last))) return;
-      this.metrics.pushed.inc(uncommitted.length);
     }
     s.phase = 'live';
     this.sendFrame(ws, `{"type":"synced","cursor":"${encodeCursor(s.last)}"}`);

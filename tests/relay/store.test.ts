@@ -58,7 +58,7 @@ describe.each(['full', 'normal'] as const)('MessageStore (sync %s)', (mode) => {
     await grows(after);
   });
 
-  it('hands out seq and receipt time when a packet is queued, and shows it as uncommitted until the commit', async () => {
+  it('hands out seq and receipt time when a packet is queued, and pages and lists it as uncommitted until the commit', async () => {
     const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
     const s = open(clock);
     const k = publicKeyOf(await keyPair());
@@ -68,10 +68,13 @@ describe.each(['full', 'normal'] as const)('MessageStore (sync %s)', (mode) => {
       const q = s.add(packetIdOf(p), p, (err, seq) => (err ? reject(err) : resolve(seq)));
       expect(q?.receivedAt).toBe(clock.now());
     }));
-    // Synchronously after add: not in any page yet, but listed as uncommitted, in seq order.
-    expect(s.page(k, 0, 10).messages).toEqual([]);
+    // Synchronously after add: listed as uncommitted, in seq order, and already in pages
+    // (they are pushed on acceptance; a client fetching on a push must find them).
     const pending = s.uncommittedFor(k, 0);
     expect(pending.map((m) => m.id)).toEqual([packetIdOf(ps[0]!), packetIdOf(ps[2]!)]);
+    expect(s.page(k, 0, 10).messages).toEqual(pending);
+    expect(s.page(k, 0, 1)).toEqual({ messages: pending.slice(0, 1), more: true });
+    expect(s.page(k, pending[0]!.seq, 10).messages).toEqual(pending.slice(1));
     expect(s.uncommittedFor(k, pending[0]!.seq).map((m) => m.id)).toEqual([packetIdOf(ps[2]!)]);
     // Peers asking by id (graft, catch-up) get accepted messages before their commit too.
     expect(s.getByIds([packetIdOf(ps[2]!), packetIdOf(ps[1]!)]).map((m) => m.message)).toEqual([ps[2]!.message, ps[1]!.message]);
@@ -80,6 +83,34 @@ describe.each(['full', 'normal'] as const)('MessageStore (sync %s)', (mode) => {
     expect([seqs[0], seqs[2]]).toEqual(pending.map((m) => m.seq));
     expect(s.uncommittedFor(k, 0)).toEqual([]);
     expect(s.page(k, 0, 10).messages.map((m) => m.seq)).toEqual([seqs[0], seqs[2]]);
+  });
+
+  it('lets packets no one waits on share a later commit, and commits them at once when someone waits or deletes', async () => {
+    const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
+    const s = open(clock);
+    const k = publicKeyOf(await keyPair());
+    const turn = () => new Promise((r) => setImmediate(r));
+    const lazy = (p: P.ClientMessagePacket) => new Promise<number>((resolve, reject) => s.add(packetIdOf(p), p, (err, seq) => (err ? reject(err) : resolve(seq)), true));
+    // Lazy packets wait for company (up to 10 ms), then commit by themselves.
+    const a = [shaped(k), shaped(k)];
+    const aDone = Promise.all(a.map(lazy));
+    await turn();
+    await turn();
+    expect(a.map((p) => s.isPending(packetIdOf(p)))).toEqual([true, true]);
+    await aDone;
+    expect(s.page(k, 0, 10).messages.map((m) => m.id)).toEqual(a.map(packetIdOf));
+    // A packet someone waits on (a client's 202) takes the queued lazy ones along, this turn.
+    const b = shaped(k);
+    const bLazy = lazy(b);
+    const c = shaped(k);
+    await add(s, c);
+    expect(s.isPending(packetIdOf(b))).toBe(false);
+    await bLazy;
+    // A recipient may delete what was pushed before its commit: the delete waits for it.
+    const d = shaped(k);
+    void lazy(d);
+    expect(await s.deleteFor(k, [packetIdOf(d)])).toBe(1);
+    expect(s.page(k, 0, 10).messages.map((m) => m.id)).toEqual([...a, b, c].map(packetIdOf));
   });
 
   it('after a restart hands out seqs past every seq it could have handed out before (pushed before a commit that never came)', async () => {
