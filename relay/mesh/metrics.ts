@@ -34,6 +34,7 @@ export class MeshMetrics {
   readonly bans: client.Counter;
   private readonly outByType = new Map<string, Tally>();
   private readonly byPeer = new Map<string, PeerTallies>();
+
   constructor(
     registry: client.Registry,
     sources: {
