@@ -128,14 +128,10 @@ export class Ingestor {
     return false;
   }
 
-  /** Promise form of ingestCb, for the mesh. Rejects with a ProtocolError/RelayError on bad or unstorable input. */
-  ingest(input: unknown, source: Source, known?: KnownId): Promise<IngestResult> {
-    return new Promise((resolve, reject) => this.ingestCb(input, source, (err, r) => (err ? reject(err) : resolve(r!)), known));
-  }
-
   /**
-   * Callback form (the HTTP hot path). `input` is untrusted JSON. The callback
-   * runs synchronously for duplicates and refusals, after the commit otherwise.
+   * The HTTP and mesh hot path (a callback, no promise per packet). `input`
+   * is untrusted JSON. The callback runs synchronously for duplicates and
+   * refusals, after the commit otherwise.
    */
   ingestCb(input: unknown, source: Source, cb: IngestCallback, known?: KnownId): void {
     const kind = source === 'client' ? 'client' : 'peer';

@@ -56,7 +56,6 @@ export class TalliedCounter<L extends string> {
  */
 export class RelayMetrics {
   readonly registry = new client.Registry();
-  readonly requests: client.Counter<'route' | 'status'>;
   readonly messages: client.Counter<'result' | 'reason' | 'source'>;
   private readonly messageTallies: TalliedCounter<'result' | 'reason' | 'source'>;
   private readonly requestTallies: TalliedCounter<'route' | 'status'>;
@@ -78,7 +77,6 @@ export class RelayMetrics {
     // second monitor of our own doubled it. 20 ms still sees any stall worth a page.
     client.collectDefaultMetrics({ register: this.registry, prefix: 'relay_process_', eventLoopMonitoringPrecision: 20 });
     this.requestTallies = new TalliedCounter({ name: 'relay_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers: r });
-    this.requests = this.requestTallies.counter;
     this.messageTallies = new TalliedCounter({
       name: 'relay_messages_total',
       help: 'Message packets by result (accepted, duplicate, refused), refusal reason and source (client or peer)',
@@ -97,7 +95,7 @@ export class RelayMetrics {
     this.duplicate = { client: m.tally('duplicate', '', 'client'), peer: m.tally('duplicate', '', 'peer') };
   }
 
-  /** The requests series for one route and status (HttpServer keeps it). */
+  /** The requests series for one route and status (HttpLayer keeps it). */
   request(route: string, status: number): Tally {
     return this.requestTallies.tally(route, String(status));
   }

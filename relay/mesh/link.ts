@@ -1,8 +1,8 @@
-import type { PeerTallies } from './metrics.ts';
 import * as P from '../../protocol/index.ts';
 import type { Clock } from '../clock.ts';
 import type { RelayIdentity } from '../identity.ts';
 import { authContent, decodeFrame, type Frame, MESH_VERSION } from './frames.ts';
+import type { PeerTallies } from './metrics.ts';
 
 /** The socket under a link: a uWS server socket (accepted) or a `ws` client (dialed). */
 export interface Transport {

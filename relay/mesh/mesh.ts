@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import * as P from '../../protocol/index.ts';
 import type { Relay } from '../app.ts';
-import type { AcceptedMessage, IngestResult } from '../ingest.ts';
+import type { AcceptedMessage } from '../ingest.ts';
 import type { Logger } from '../log.ts';
 import { RecentMap } from '../recent.ts';
 import { CanaryProber } from './canary.ts';
@@ -89,7 +89,7 @@ export class Mesh implements LinkHost {
   private readonly peers = new Map<string, PeerLink>();
   private readonly targets = new Map<string, DialTarget>();
   /** Ids being ingested from peers: the hop budget they came with, whether catch-up brought them, and the frame (forwarded as is but for the ttl). */
-  private readonly inflight = new Map<string, { ttl: number; from: string; catchup: boolean; frame: Buffer }>();
+  private readonly inflight = new Map<string, { ttl: number; from: string; catchup: boolean; frame: Buffer; link: PeerLink; answer: boolean }>();
   /**
    * Ids requested (iwant/graft) and from whom, kept after the answer (until
    * the 15 s sweep): a copy of a requested id that comes later from an eager
@@ -421,22 +421,26 @@ export class Mesh implements LinkHost {
       this.refusedPayload(link, id, e);
       return;
     }
-    if (!this.inflight.has(id)) this.inflight.set(id, { ttl: req ? req.ttl : ttl, from, catchup: req?.catchup ?? false, frame });
-    // An inline callback and methods, not named closures: this runs for every payload.
-    this.relay.ingest(packet, from, (err, r) => (err ? this.refusedPayload(link, id, err) : this.ingestedPayload(link, r!, answer, req !== undefined)), { id, absent: true });
+    if (!this.inflight.has(id)) this.inflight.set(id, { ttl: req ? req.ttl : ttl, from, catchup: req?.catchup ?? false, frame, link, answer });
+    // A new payload is accounted for on acceptance (committed()); the callback sees only
+    // refusals and duplicates. Inline, not a named closure: this runs for every payload.
+    this.relay.ingest(packet, from, (err, r) => (err ? this.refusedPayload(link, id, err) : r!.duplicate && this.duplicatePayload(link, req !== undefined)), { id, absent: true });
   }
 
-  private ingestedPayload(link: PeerLink, r: IngestResult, answer: boolean, requested: boolean): void {
-    if (!r.duplicate) {
-      if (answer) this.metrics.fetchedIn.inc();
-      else {
-        this.lastPushAt = performance.now();
-        if (link.prunedAt === 0) this.lastWinner = link;
-      }
+  /** A payload the Ingestor reports as already held. */
+  private duplicatePayload(link: PeerLink, requested: boolean): void {
+    this.tallies(link).payloadDuplicate.inc();
+    if (!requested) this.duplicateFrom(link);
+  }
+
+  /** A payload new to this relay, accepted: what plumtree and the metrics learn from it. */
+  private newPayload(link: PeerLink, answer: boolean): void {
+    this.tallies(link).payloadNew.inc();
+    if (answer) this.metrics.fetchedIn.inc();
+    else {
+      this.lastPushAt = performance.now();
+      if (link.prunedAt === 0) this.lastWinner = link;
     }
-    const t = this.tallies(link);
-    (r.duplicate ? t.payloadDuplicate : t.payloadNew).inc();
-    if (r.duplicate && !requested) this.duplicateFrom(link);
   }
 
   private refusedPayload(link: PeerLink, id: string, e: unknown): void {
@@ -563,6 +567,7 @@ export class Mesh implements LinkHost {
       ttl = f ? f.ttl - 1 : 0;
       catchup = f?.catchup ?? false;
       received = f?.frame;
+      if (f) this.newPayload(f.link, f.answer);
     }
     if (catchup) {
       this.metrics.catchupIn.inc();
