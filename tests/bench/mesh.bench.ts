@@ -7,13 +7,14 @@
 // part of a hop), so the relays' numbers read against what the machine costs.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import * as P from '../../protocol/index.ts';
 import { cleanup, engine, freePort, keyPair, shaped, tempDir } from '../relay/harness.ts';
 import { linked, type MeshNode, metrics, startMesh, sum } from '../relay/mesh-harness.ts';
 import { RawPoster } from './load.ts';
+import { cpuSeconds } from './proc.ts';
 import { percentile, printTable, verdict } from './table.ts';
 
 const RELAYS = 10;
@@ -40,12 +41,6 @@ interface Result {
   refused: number;
   /** CPU time of all relay processes (every thread) per message sent, ms. */
   cpuMs: number;
-}
-
-/** user+system CPU seconds of a process so far, every thread (/proc). */
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 async function scrape(nodes: MeshNode[]): Promise<{ copies: number; payloadBytes: number; meshBytes: number }> {

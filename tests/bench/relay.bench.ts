@@ -7,11 +7,13 @@
 // Diagnostics: BENCH_ONLY=ingest,push,page,rss picks parts; BENCH_RELAY_NODE_ARGS
 // passes node flags to the relay (e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof'),
 // BENCH_RELAY_OUT=file collects its output (e.g. with --trace-gc), BENCH_RELAY_ARGS
-// adds relay options to the push run (e.g. '--sync normal'), and
-// BENCH_DEBUG=1 prints its heap metrics after the RSS run.
+// adds relay options to the push run (e.g. '--sync normal'), BENCH_PUSH_WARMUP
+// sets the push run's warm-up seconds, BENCH_PUSH_DUMP=prefix writes each
+// measured push's send time and latency, and BENCH_DEBUG=1 prints the relay's
+// heap metrics after the RSS run.
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import http from 'node:http';
 import { createServer } from 'node:net';
@@ -23,6 +25,7 @@ import { systemClock } from '../../relay/clock.ts';
 import { silentLogger } from '../../relay/log.ts';
 import { MessageStore } from '../../relay/store/store.ts';
 import { RawPoster } from './load.ts';
+import { cpuSeconds, rssOf } from './proc.ts';
 import { percentile, printTable, verdict } from './table.ts';
 
 const require = createRequire(import.meta.url);
@@ -48,6 +51,8 @@ const INGEST_SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 10);
 const CONNECTIONS = 64;
 const PUSH_RATE = 2000;
 const PUSH_SECONDS = 8;
+// Seconds of the same traffic before the measured part (JIT tier-up, caches, first GCs).
+const PUSH_WARMUP_S = Number(process.env.BENCH_PUSH_WARMUP ?? 3);
 // Senders are many clients, each on its own connection: enough sockets that none
 // waits for another request's answer (with too few, a slow commit stalls the generator).
 const POSTERS = 256;
@@ -147,11 +152,6 @@ function stopProc(proc: ChildProcess): Promise<void> {
     proc.once('exit', () => resolve());
     proc.kill('SIGTERM');
   });
-}
-
-function rssOf(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : NaN;
 }
 
 const b64 = (n: number): string => {
@@ -282,9 +282,11 @@ interface PushRun {
   eldP99: number;
   /** Event-loop delay p99 of the subscribers' process, ms. */
   receiverEldP99: number;
+  /** CPU time of the server process (every thread) per measured message, ms. */
+  cpuMsPerMsg: number;
 }
 
-async function pushRun(url: string, subscribe: (k: { privateKey: P.PrivateKeyHandle; publicKey: P.PublicKeyHandle }) => Promise<string>, keys: string[], pairs: { privateKey: P.PrivateKeyHandle; publicKey: P.PublicKeyHandle }[], onHalf?: () => void): Promise<PushRun> {
+async function pushRun(url: string, pid: number, subscribe: (k: { privateKey: P.PrivateKeyHandle; publicKey: P.PublicKeyHandle }) => Promise<string>, keys: string[], pairs: { privateKey: P.PrivateKeyHandle; publicKey: P.PublicKeyHandle }[], onHalf?: () => void): Promise<PushRun> {
   const total = PUSH_RATE * PUSH_SECONDS;
   const BASE = 1_000_000;
   // Send times by message index; the index rides in the packet (packetFactory's tag), so no hashing here.
@@ -302,27 +304,39 @@ async function pushRun(url: string, subscribe: (k: { privateKey: P.PrivateKeyHan
   await ready;
   const factories = keys.map((k) => packetFactory(k, 1024));
   const poster = await RawPoster.open(url, POSTERS);
+  // Posts `count` messages at PUSH_RATE, message i tagged BASE + first + i.
+  const postAtRate = (first: number, count: number, onSent: (i: number) => void): Promise<number> => {
+    let sent = 0;
+    const t0 = performance.now();
+    return new Promise<number>((resolve) => {
+      const tick = (): void => {
+        const due = Math.min(count, Math.floor(((performance.now() - t0) / 1000) * PUSH_RATE));
+        while (sent < due) {
+          const i = sent++;
+          const body = factories[i % factories.length]!.body(BASE + first + i);
+          onSent(i);
+          poster.post('/v1/messages', body);
+        }
+        if (sent >= count) resolve(count / ((performance.now() - t0) / 1000));
+        else setTimeout(tick, 1);
+      };
+      tick();
+    });
+  };
+  // A relay runs for days: measure it warm. The warm-up's messages (tagged
+  // after the measured ones) are posted and pushed like the rest, not timed.
+  const warmup = PUSH_RATE * PUSH_WARMUP_S;
+  await postAtRate(total, warmup, () => {});
+  await poster.answered(warmup, 10_000);
+  const warm = { ok: poster.ok, bad: poster.bad, cpu: cpuSeconds(pid) };
   const eld = monitorEventLoopDelay({ resolution: 1 });
   eld.enable();
-  let sent = 0;
-  const started = performance.now();
-  await new Promise<void>((resolve) => {
-    const tick = (): void => {
-      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * PUSH_RATE));
-      while (sent < due) {
-        const i = sent++;
-        if (i === total / 2) onHalf?.();
-        const body = factories[i % factories.length]!.body(BASE + i);
-        sentAt[i] = nowMs();
-        poster.post('/v1/messages', body);
-      }
-      if (sent >= total) resolve();
-      else setTimeout(tick, 1);
-    };
-    tick();
+  const rate = await postAtRate(0, total, (i) => {
+    if (i === total / 2) onHalf?.();
+    sentAt[i] = nowMs();
   });
-  const rate = total / ((performance.now() - started) / 1000);
-  await poster.answered(total, 10_000);
+  await poster.answered(warmup + total, 10_000);
+  const cpuMsPerMsg = ((cpuSeconds(pid) - warm.cpu) * 1000) / total;
   eld.disable();
   // Pushes trail the last 202 by a few ms at most; a push still missing after this counts as lost.
   await new Promise((r) => setTimeout(r, 500));
@@ -335,7 +349,9 @@ async function pushRun(url: string, subscribe: (k: { privateKey: P.PrivateKeyHan
     const i = tag - BASE;
     if (i >= 0 && i < total && sentAt[i]! > 0) lat.push(at - sentAt[i]!);
   }
-  return { lat, ok: poster.ok, bad: poster.bad, rate, eldP99: eld.percentile(99) / 1e6, receiverEldP99 };
+  // Diagnostics: [index, sent at (hrtime ms), latency ms] per measured message, to line up with a relay-side trace.
+  if (process.env.BENCH_PUSH_DUMP) writeFileSync(`${process.env.BENCH_PUSH_DUMP}-${new URL(url).port}.json`, JSON.stringify(received.filter(([tag]) => tag - BASE < total).map(([tag, at]) => [tag - BASE, sentAt[tag - BASE], at - sentAt[tag - BASE]!])));
+  return { lat, ok: poster.ok - warm.ok, bad: poster.bad - warm.bad, rate, cpuMsPerMsg, eldP99: eld.percentile(99) / 1e6, receiverEldP99 };
 }
 
 async function pushLatency(keys: P.ClientMessagePacket['recipient'][], pairs: { privateKey: P.PrivateKeyHandle; publicKey: P.PublicKeyHandle }[]): Promise<void> {
@@ -343,15 +359,15 @@ async function pushLatency(keys: P.ClientMessagePacket['recipient'][], pairs: { 
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-relay-'));
   const relay = await startRelay(dataDir, process.env.BENCH_RELAY_ARGS?.split(' ').filter(Boolean));
   const status = (await (await fetch(`${relay.url}/v1/status`)).json()) as { id: string };
-  const r = await pushRun(relay.url, async (k) => JSON.stringify(await P.signRetrieval(engine, k, status.id)), keys, pairs, () => {
+  const r = await pushRun(relay.url, relay.proc.pid!, async (k) => JSON.stringify(await P.signRetrieval(engine, k, status.id)), keys, pairs, () => {
     if (process.env.BENCH_SNAP) relay.proc.kill('SIGUSR2');
   });
   await relay.stop();
   rmSync(dataDir, { recursive: true, force: true });
   const bare = await startBare(BARE_PUSH);
-  const b = await pushRun(bare.url, async (k) => JSON.stringify({ public_key: P.encodePublicKey(k.publicKey.spki) }), keys, pairs);
+  const b = await pushRun(bare.url, bare.proc.pid!, async (k) => JSON.stringify({ public_key: P.encodePublicKey(k.publicKey.spki) }), keys, pairs);
   await bare.stop();
-  console.log(`### POST → WebSocket push latency (${pairs.length} subscribed keys, ${total} messages at ${PUSH_RATE}/s over ${POSTERS} keep-alive connections)\n`);
+  console.log(`### POST → WebSocket push latency (${pairs.length} subscribed keys, ${total} messages at ${PUSH_RATE}/s over ${POSTERS} keep-alive connections, after ${PUSH_WARMUP_S} s of the same traffic)\n`);
   const row = (name: string, x: PushRun, target: boolean): (string | number)[] => [
     name,
     Math.round(x.rate),
@@ -360,13 +376,14 @@ async function pushLatency(keys: P.ClientMessagePacket['recipient'][], pairs: { 
     percentile(x.lat, 50),
     percentile(x.lat, 99),
     Math.max(...x.lat),
+    x.cpuMsPerMsg * 1000,
     x.eldP99,
     x.receiverEldP99,
     target ? '< 5' : '',
     target ? verdict(percentile(x.lat, 99) < 5 && x.lat.length === total && x.ok === total) : '',
   ];
   printTable(
-    ['endpoint', 'offered msg/s', '202 / sent', 'pushed / sent', 'p50 ms', 'p99 ms', 'max ms', 'load generator event-loop delay p99 ms', 'subscribers\' event-loop delay p99 ms', 'target p99', 'verdict'],
+    ['endpoint', 'offered msg/s', '202 / sent', 'pushed / sent', 'p50 ms', 'p99 ms', 'max ms', 'server CPU µs/msg', 'load generator event-loop delay p99 ms', 'subscribers\' event-loop delay p99 ms', 'target p99', 'verdict'],
     [row('relay (validate, dedupe, queue for group commit, push)', r, true), row('floor: bare uWS, parse and push only', b, false)],
   );
 }
