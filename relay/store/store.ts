@@ -231,7 +231,8 @@ export class MessageStore {
       lastRow: db.prepare('SELECT seq, received_at FROM messages ORDER BY seq DESC LIMIT 1'),
       has: db.prepare('SELECT seq FROM messages WHERE idk = ? AND id = ?').pluck(),
       byId: db.prepare('SELECT seq, received_at, id, body FROM messages WHERE idk = ? AND id = ?'),
-      pageRows: db.prepare('SELECT seq, received_at, id, body FROM messages WHERE rk = ? AND seq > ? ORDER BY seq LIMIT ?').raw(),
+      // The id as text from SQLite: a string costs less than the Buffer a blob becomes (~1.7 µs a row).
+      pageRows: db.prepare('SELECT seq, received_at, lower(hex(id)), body FROM messages WHERE rk = ? AND seq > ? ORDER BY seq LIMIT ?').raw(),
       firstAtOrAfter: db.prepare('SELECT seq, received_at FROM messages WHERE seq >= ? ORDER BY seq LIMIT 1'),
       firstRow: db.prepare('SELECT seq FROM messages ORDER BY seq LIMIT 1').pluck(),
       idsFrom: db.prepare('SELECT seq, id, received_at, body IS NULL AS deleted FROM messages WHERE seq >= ? ORDER BY seq LIMIT ?'),
@@ -477,7 +478,7 @@ export class MessageStore {
       // One statement per page (not one per row), rows as arrays; one row past
       // the page tells whether more follow; rows failing the checks are skipped and refilled.
       const want = limit + 1 - out.length;
-      const rows = this.stmt.pageRows.all(rk, after, want) as [seq: number, receivedAt: number, id: Buffer, body: Buffer | null][];
+      const rows = this.stmt.pageRows.all(rk, after, want) as [seq: number, receivedAt: number, id: string, body: Buffer | null][];
       for (const [seq, receivedAt, id, body] of rows) {
         after = seq;
         // Tombstone, expired, or another key whose 48-bit hash collides.
@@ -486,7 +487,7 @@ export class MessageStore {
         // The recipient is the key asked for: no need to encode it again from the row.
         out.push({
           seq,
-          id: id.toString('hex'),
+          id,
           recipient,
           signature: body.toString('base64', SPKI, SPKI + SIG),
           message: body.toString('base64', SPKI + SIG),
