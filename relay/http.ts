@@ -61,7 +61,8 @@ export class Exchange {
    * Sends a body given in ASCII parts without joining them, with a
    * Content-Length: the parts are streamed with tryEnd, and what the socket
    * cannot take now is resent from onWritable (uWS keeps no copy). So a 2 MB
-   * page never exists as one JS string, nor as a second copy in uWS's buffer.
+   * page never exists as one JS string: its bytes wait in 256 KB Buffers off
+   * the V8 heap, and uWS writes them without converting anything.
    */
   sendParts(status: number, parts: readonly string[], contentType: string, headers?: readonly (readonly [string, string])[]): void {
     if (parts.length === 1) return this.send(status, parts[0]!, contentType, headers);
