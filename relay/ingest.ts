@@ -57,14 +57,33 @@ function listen<F>(list: F[], fn: F): () => void {
 
 const MAX_B64 = P.MAX_MESSAGE_B64;
 
+const sextet = (c: number): number =>
+  c >= 65 && c <= 90 ? c - 65 : c >= 97 && c <= 122 ? c - 71 : c >= 48 && c <= 57 ? c + 4 : c === 43 ? 62 : c === 47 ? 63 : 64;
+
 /**
- * P.checkBase64 with Node's native codec: canonical padded base64 is exactly
- * what decodes and re-encodes to itself. Anything else goes to the pure
- * checker, which throws the precise error. Same answers (tested), fewer µs.
+ * P.checkBase64 with Node's native decoder, without re-encoding to compare
+ * (that cost a 1.7 KB string per envelope and more µs than the decode).
+ * Node's decoder is lenient: it skips characters outside the alphabet and
+ * stops at an early '=' (either way the output comes out shorter than the
+ * length implies), reads a non-Latin-1 character by its low byte (so only
+ * ASCII strings are trusted), accepts the URL-safe '-' and '_', and ignores
+ * leftover bits in the last character. With those excluded, the exact
+ * decoded length means canonical padded base64. Anything else goes to the
+ * pure checker, which throws the precise error. Same answers (tested).
  */
 export function nativeCheckBase64(s: string, field: string): number {
+  const n = s.length;
+  if (n === 0 || (n & 3) !== 0) return P.checkBase64(s, field);
+  const pad = s.charCodeAt(n - 1) === 61 ? (s.charCodeAt(n - 2) === 61 ? 2 : 1) : 0;
   const b = Buffer.from(s, 'base64');
-  if (b.length === 0 || b.toString('base64') !== s) return P.checkBase64(s, field);
+  if (
+    b.length !== (n >> 2) * 3 - pad ||
+    Buffer.byteLength(s, 'utf8') !== n ||
+    s.indexOf('-') >= 0 ||
+    s.indexOf('_') >= 0 ||
+    (pad !== 0 && (sextet(s.charCodeAt(n - 1 - pad)) & (pad === 1 ? 3 : 15)) !== 0)
+  )
+    return P.checkBase64(s, field);
   return b[0]!;
 }
 

@@ -21,7 +21,9 @@ describe('nativeCheckBase64', () => {
     for (const c of alpha) cases.push(`QUJDQU${c}=`, `QUJDQ${c}==`);
     cases.push('QUJ', 'QUJ=D===', 'QU-D', 'QU_D', 'QUJD\n', ' QUJD', 'QUJD====', 'Q===', '====', 'QUJ\u00e9', 'QU=D', 'QUJD QUJD');
     const good = randomBytes(1500).toString('base64');
-    const chars = 'AQgw+/=-_ .\u00ff9z\n';
+    // \u0141 and \u2041 end in the bytes of 'A': a decoder reading only the low byte would take them for it.
+    cases.push('QUJ\u0141', '\u0141UJD', 'QUJD\u2041QUJ', 'QUJDQQ\u003d\u003d', 'QU\u0000D', 'QUJDQQ=\u0141');
+    const chars = 'AQgw+/=-_ .\u00ff9z\n\u0141\u2041\u0000';
     for (let i = 0; i < 400; i++) {
       const at = (i * 7919) % good.length;
       cases.push(good.slice(0, at) + chars[i % chars.length] + good.slice(at + 1));
