@@ -87,8 +87,24 @@ export function nativeCheckBase64(s: string, field: string): number {
   return b[0]!;
 }
 
-/** SHA-256 of the packet id preimage via node:crypto (the same value as P.packetId, synchronously). */
-export const packetIdOf = (p: P.ClientMessagePacket): string => hash('sha256', P.packetIdPreimage(p), 'hex');
+// Room for the largest preimage a relay accepts, in UTF-8 (at most 3 bytes a character).
+const preimage = Buffer.allocUnsafeSlow(3 * (P.SPKI_B64_CHARS + 2 * MAX_B64) + 2);
+
+/**
+ * SHA-256 of the packet id preimage via node:crypto (the same value as
+ * P.packetId, synchronously). The three strings are written into one
+ * reused buffer: the template string would be flattened into a new 4 KB
+ * string per packet (garbage for the next scavenge) and cost ~0.8 µs more.
+ */
+export function packetIdOf(p: P.ClientMessagePacket): string {
+  if (3 * (p.recipient.length + p.message.length + p.signature.length) + 2 > preimage.length) return hash('sha256', P.packetIdPreimage(p), 'hex');
+  let n = preimage.write(p.recipient, 0, 'utf8');
+  preimage[n++] = 10;
+  n += preimage.write(p.message, n, 'utf8');
+  preimage[n++] = 10;
+  n += preimage.write(p.signature, n, 'utf8');
+  return hash('sha256', preimage.subarray(0, n), 'hex');
+}
 
 /**
  * The one path every packet takes into the relay, from clients and from
