@@ -410,8 +410,7 @@ export class Mesh implements LinkHost {
       c.outstanding.delete(id);
     }
     if (this.relay.has(id)) {
-      this.tallies(link).payloadDuplicate.inc();
-      if (!req) this.duplicateFrom(link);
+      this.duplicatePayload(link, req !== undefined);
       return;
     }
     let packet: P.ClientMessagePacket;
