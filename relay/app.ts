@@ -3,6 +3,7 @@ import uWS, { type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import * as P from '../protocol/index.ts';
 import { RetrievalAuth } from './auth.ts';
 import { type Clock, systemClock } from './clock.ts';
+import { type DataLock, lockDataFolder } from './data-lock.ts';
 import type { RelayConfig } from './config.ts';
 import { RelayError } from './errors.ts';
 import { HttpLayer, writeCors } from './http.ts';
@@ -86,6 +87,7 @@ export class Relay {
     readonly store: MessageStore,
     readonly directory: ServerDirectory,
     readonly auth: RetrievalAuth,
+    private readonly dataLock: DataLock,
   ) {
     this.startedAt = performance.now();
     let push: PushHub | undefined;
@@ -110,12 +112,21 @@ export class Relay {
     const { config, log } = deps;
     const clock = deps.clock ?? systemClock;
     const engine = deps.engine ?? P.webCryptoEngine;
-    const identity = await loadOrCreateIdentity(engine, config.dataDir, log);
-    const store = new MessageStore({ path: deps.storeFile ?? storePath(config.dataDir), retentionMs: config.retentionMs, clock, log, sync: config.sync });
-    const directory = new ServerDirectory(engine, identity, config.publicUrl, clock, log);
-    await directory.start();
-    const auth = new RetrievalAuth(engine, identity.id, clock);
-    return new Relay(config, log, clock, engine, identity, store, directory, auth);
+    // Before anything in the folder is read or created: a second relay on it refuses to start.
+    const dataLock = lockDataFolder(config.dataDir);
+    let store: MessageStore | undefined;
+    try {
+      const identity = await loadOrCreateIdentity(engine, config.dataDir, log);
+      store = new MessageStore({ path: deps.storeFile ?? storePath(config.dataDir), retentionMs: config.retentionMs, clock, log, sync: config.sync });
+      const directory = new ServerDirectory(engine, identity, config.publicUrl, clock, log);
+      await directory.start();
+      const auth = new RetrievalAuth(engine, identity.id, clock);
+      return new Relay(config, log, clock, engine, identity, store, directory, auth, dataLock);
+    } catch (e) {
+      await store?.close().catch(() => {});
+      dataLock.release();
+      throw e;
+    }
   }
 
   private routes(): void {
@@ -253,6 +264,7 @@ export class Relay {
       this.forwarder.close();
       this.http.stop();
       this.loadMeter.stop();
+      this.dataLock.release();
     })();
     return this.stopping;
   }

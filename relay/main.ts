@@ -40,7 +40,16 @@ async function main(): Promise<void> {
     return;
   }
   const log = createLogger(config.logLevel);
-  const relay = await Relay.create({ config, log });
+  let relay: Relay;
+  try {
+    relay = await Relay.create({ config, log });
+  } catch (e) {
+    if ((e as { name?: string }).name === 'DataFolderInUse') {
+      process.stderr.write(`relay: ${(e as Error).message}\n`);
+      process.exit(1);
+    }
+    throw e;
+  }
   // The mesh adds /v1/peer to the app, so it exists before listen().
   const mesh = new Mesh(relay, config.mesh ?? defaultMeshOptions(), log.child({ part: 'mesh' }));
   // A proxy forwards without probing to relays it dialed and authenticated at their URL.

@@ -77,4 +77,22 @@ describe('durability', () => {
     expect(s.accepted.filter((id) => !held.has(id))).toEqual([]);
     expect(held.size).toBeGreaterThanOrEqual(s.accepted.length);
   });
+
+  it('a second relay on a data folder in use refuses to start, and the first keeps everything', async () => {
+    const dave = await keyPair();
+    const first = await startRelay({ args: ['--rate-limit', '0'] });
+    started.push(first);
+    const posted = await fetch(`${first.url}/v1/messages`, { method: 'POST', body: JSON.stringify(shaped(dave)) });
+    expect(posted.status).toBe(202);
+    const { id } = (await posted.json()) as { id: string };
+    // Same folder, its own port: it must not open the store at all.
+    await expect(startRelay({ dataDir: first.dataDir, args: ['--rate-limit', '0'] })).rejects.toThrow(/data folder .* is in use by another relay/);
+    expect((await fetch(`${first.url}/healthz`)).status).toBe(200);
+    expect((await getAll(first.url, dave, first.id)).map((m) => m.id)).toEqual([id]);
+    // The lock goes with the process, however it ends (the SIGKILL test above restarts on a killed relay's folder).
+    expect(await first.stop('SIGTERM')).toBe(0);
+    const again = await startRelay({ dataDir: first.dataDir, args: ['--rate-limit', '0'] });
+    started.push(again);
+    expect((await getAll(again.url, dave, again.id)).map((m) => m.id)).toEqual([id]);
+  });
 });
