@@ -5,12 +5,16 @@
 // SIGTERM stops all three cleanly.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ports = [8080, 8081, 8082];
 const url = (/** @type {number} */ p) => `http://localhost:${p}`;
+// Three relays on one or two vCPUs: one V8 helper thread each instead of four,
+// as README's "Running a relay" recommends there (docs/performance.md).
+const nodeFlags = availableParallelism() <= 2 ? ['--v8-pool-size=1'] : [];
 
 if (!existsSync(join(root, 'build', 'index.html')))
   console.log('local-mesh: no PWA build in ./build (npm run build); starting the relays anyway');
@@ -18,6 +22,7 @@ if (!existsSync(join(root, 'build', 'index.html')))
 /** @type {import('node:child_process').ChildProcess[]} */
 const children = ports.map((port, i) => {
   const args = [
+    ...nodeFlags,
     join(root, 'relay', 'index.js'),
     '--port', String(port),
     '--data', join(root, 'data', `relay-${port}`),

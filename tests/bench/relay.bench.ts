@@ -6,11 +6,13 @@
 //  4. relay RSS with 1M stored messages (rows loaded through the store layer).
 // Diagnostics: BENCH_ONLY=ingest,push,page,rss picks parts; BENCH_RELAY_NODE_ARGS
 // passes node flags to the relay (e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof'),
-// BENCH_RELAY_OUT=file collects its output (e.g. with --trace-gc), BENCH_RELAY_ARGS
-// adds relay options to the push run (e.g. '--sync normal'), BENCH_PUSH_WARMUP
-// sets the push run's warm-up seconds, BENCH_PUSH_DUMP=prefix writes each
-// measured push's send time and latency, and BENCH_DEBUG=1 prints the relay's
-// heap metrics after the RSS run.
+// BENCH_RELAY_OUT=file collects its output (e.g. with --trace-gc), and
+// BENCH_FLOOR_NODE_ARGS / BENCH_FLOOR_OUT do the same for the bare servers;
+// BENCH_RELAY_ARGS adds relay options to the push run (e.g. '--sync normal'),
+// BENCH_PUSH_WARMUP sets the push run's warm-up seconds, BENCH_PUSH_FLOORS=0
+// runs its first row only, BENCH_PUSH_DUMP=prefix writes each measured push's
+// send time and latency, and BENCH_DEBUG=1 prints the relay's heap metrics
+// after the RSS run.
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -94,10 +96,10 @@ interface Proc {
   stop(): Promise<void>;
 }
 
-async function startRelay(dataDir: string, extra: string[] = []): Promise<Proc> {
+async function startRelay(dataDir: string, extra: string[] = [], moreNodeArgs: string[] = []): Promise<Proc> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const proc = spawn(process.execPath, [...nodeArgs, join(root, 'relay'), '--host', '127.0.0.1', '--port', String(port), '--data', dataDir, '--public-url', url, '--stun-port', '0', '--rate-limit', '0', '--log-level', 'warn', ...extra], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...nodeArgs, ...moreNodeArgs, join(root, 'relay'), '--host', '127.0.0.1', '--port', String(port), '--data', dataDir, '--public-url', url, '--stun-port', '0', '--rate-limit', '0', '--log-level', 'warn', ...extra], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => { out += d; if (process.env.BENCH_RELAY_OUT) require('node:fs').appendFileSync(process.env.BENCH_RELAY_OUT, d); });
   proc.stderr!.on('data', (d) => (out += d));
@@ -123,11 +125,15 @@ uWS.App().post('/v1/messages', (res) => {
 }).get('/healthz', (res) => res.end('ok')).listen('127.0.0.1', port, (s) => { if (!s) process.exit(1); });
 `;
 
-async function startBare(script = BARE_INGEST): Promise<Proc> {
+/** A bare server: BARE_INGEST's script, or a file and its arguments after the port (tests/bench/push-floor.js). */
+async function startBare(script: string | { file: string; args: string[] } = BARE_INGEST): Promise<Proc> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const proc = spawn(process.execPath, ['--input-type=module', '-e', script, String(port)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = typeof script === 'string' ? ['--input-type=module', '-e', script, String(port)] : [join(root, script.file), String(port), ...script.args];
+  const proc = spawn(process.execPath, [...(process.env.BENCH_FLOOR_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...argv], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  // Always read: a full pipe would stall a server tracing its GC.
+  proc.stdout!.on('data', (d) => { if (process.env.BENCH_FLOOR_OUT) require('node:fs').appendFileSync(process.env.BENCH_FLOOR_OUT, d); });
   proc.stderr!.on('data', (d) => (out += d));
   await waitHttp(`${url}/healthz`, proc, () => out);
   return { url, proc, stop: () => stopProc(proc) };
@@ -241,38 +247,6 @@ async function ingest(recipient: string): Promise<void> {
 
 // ---------------------------------------------------------------- 2. push latency
 
-/**
- * The floor for push latency: bare uWS doing only the transport part of the
- * relay's job (read the POST, parse it, push it to the subscribers of its
- * recipient, answer 202) with no validation, dedupe, storage or auth.
- */
-const BARE_PUSH = `
-import uWS from 'uWebSockets.js';
-const port = Number(process.argv[1]);
-const subs = new Map();
-uWS.App().ws('/v1/subscribe', {
-  message: (ws, data) => {
-    const k = JSON.parse(Buffer.from(data).toString()).public_key;
-    ws.getUserData().k = k;
-    if (!subs.has(k)) subs.set(k, new Set());
-    subs.get(k).add(ws);
-    ws.send('{"type":"synced","cursor":"0"}');
-  },
-  close: (ws) => subs.get(ws.getUserData().k)?.delete(ws),
-}).post('/v1/messages', (res) => {
-  res.onAborted(() => { res.aborted = true; });
-  const chunks = [];
-  res.onData((chunk, last) => {
-    chunks.push(Buffer.from(chunk.slice(0)));
-    if (!last || res.aborted) return;
-    const p = JSON.parse(Buffer.concat(chunks).toString());
-    const frame = '{"type":"messages","messages":[' + JSON.stringify(p) + '],"cursor":"1"}';
-    for (const ws of subs.get(p.recipient) ?? []) ws.cork(() => ws.send(frame));
-    res.cork(() => res.writeStatus('202 Accepted').writeHeader('Content-Type', 'application/json').end('{"id":"0"}'));
-  });
-}).get('/healthz', (res) => res.end('ok')).listen('127.0.0.1', port, (s) => { if (!s) process.exit(1); });
-`;
-
 interface PushRun {
   lat: number[];
   ok: number;
@@ -356,17 +330,33 @@ async function pushRun(url: string, pid: number, subscribe: (k: { privateKey: P.
 
 async function pushLatency(keys: P.ClientMessagePacket['recipient'][], pairs: { privateKey: P.PrivateKeyHandle; publicKey: P.PublicKeyHandle }[]): Promise<void> {
   const total = PUSH_RATE * PUSH_SECONDS;
-  const dataDir = mkdtempSync(join(tmpdir(), 'bench-relay-'));
-  const relay = await startRelay(dataDir, process.env.BENCH_RELAY_ARGS?.split(' ').filter(Boolean));
-  const status = (await (await fetch(`${relay.url}/v1/status`)).json()) as { id: string };
-  const r = await pushRun(relay.url, relay.proc.pid!, async (k) => JSON.stringify(await P.signRetrieval(engine, k, status.id)), keys, pairs, () => {
-    if (process.env.BENCH_SNAP) relay.proc.kill('SIGUSR2');
-  });
-  await relay.stop();
-  rmSync(dataDir, { recursive: true, force: true });
-  const bare = await startBare(BARE_PUSH);
-  const b = await pushRun(bare.url, bare.proc.pid!, async (k) => JSON.stringify({ public_key: P.encodePublicKey(k.publicKey.spki) }), keys, pairs);
-  await bare.stop();
+  const relayRun = async (moreNodeArgs: string[] = []): Promise<PushRun> => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'bench-relay-'));
+    const relay = await startRelay(dataDir, process.env.BENCH_RELAY_ARGS?.split(' ').filter(Boolean), moreNodeArgs);
+    const status = (await (await fetch(`${relay.url}/v1/status`)).json()) as { id: string };
+    const run = await pushRun(relay.url, relay.proc.pid!, async (k) => JSON.stringify(await P.signRetrieval(engine, k, status.id)), keys, pairs, () => {
+      if (process.env.BENCH_SNAP) relay.proc.kill('SIGUSR2');
+    });
+    await relay.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+    return run;
+  };
+  const r = await relayRun();
+  // What README's "Running a relay" recommends on a machine with one or two vCPUs (docs/performance.md says why).
+  const r1 = process.env.BENCH_PUSH_FLOORS === '0' ? undefined : await relayRun(['--v8-pool-size=1']);
+  // The floors (tests/bench/push-floor.js): transport only, then the same with a durable commit before each 202.
+  const floor = async (args: string[]): Promise<PushRun> => {
+    const bare = await startBare({ file: 'tests/bench/push-floor.js', args });
+    const run = await pushRun(bare.url, bare.proc.pid!, async (k) => JSON.stringify({ public_key: P.encodePublicKey(k.publicKey.spki) }), keys, pairs);
+    await bare.stop();
+    return run;
+  };
+  const floors: PushRun[] = [];
+  if (process.env.BENCH_PUSH_FLOORS !== '0') {
+    const floorDir = mkdtempSync(join(tmpdir(), 'bench-floor-'));
+    floors.push(await floor([]), await floor(['--store', join(floorDir, 'floor.db')]));
+    rmSync(floorDir, { recursive: true, force: true });
+  }
   console.log(`### POST → WebSocket push latency (${pairs.length} subscribed keys, ${total} messages at ${PUSH_RATE}/s over ${POSTERS} keep-alive connections, after ${PUSH_WARMUP_S} s of the same traffic)\n`);
   const row = (name: string, x: PushRun, target: boolean): (string | number)[] => [
     name,
@@ -384,7 +374,11 @@ async function pushLatency(keys: P.ClientMessagePacket['recipient'][], pairs: { 
   ];
   printTable(
     ['endpoint', 'offered msg/s', '202 / sent', 'pushed / sent', 'p50 ms', 'p99 ms', 'max ms', 'server CPU µs/msg', 'load generator event-loop delay p99 ms', 'subscribers\' event-loop delay p99 ms', 'target p99', 'verdict'],
-    [row('relay (validate, dedupe, queue for group commit, push)', r, true), row('floor: bare uWS, parse and push only', b, false)],
+    [
+      row('relay (validate, dedupe, queue for group commit, push)', r, true),
+      ...(r1 ? [row('relay, node --v8-pool-size=1', r1, false)] : []),
+      ...floors.map((f, i) => row(i === 0 ? 'floor: bare uWS, parse and push only' : "floor+store: the same, 202 after an fsync'd SQLite commit", f, false)),
+    ],
   );
 }
 
