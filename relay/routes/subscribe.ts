@@ -7,7 +7,7 @@ import type { AcceptedMessage, Ingestor } from '../ingest.ts';
 import type { Logger } from '../log.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import type { MessageStore } from '../store/store.ts';
-import { decodeCursor, encodeCursor, messagesFrame } from '../wire.ts';
+import { decodeCursor, encodeCursor, messagesFrame, pushFrameBytes } from '../wire.ts';
 
 /**
  * GET /v1/subscribe (WebSocket). The client's first frame is a retrieval
@@ -190,11 +190,12 @@ export class PushHub {
   private push(m: AcceptedMessage): void {
     const set = this.byRecipient.get(m.packet.recipient);
     if (!set) return;
-    let frame: string | undefined;
+    let frame: Uint8Array | undefined;
     for (const ws of set) {
       const s = ws.getUserData();
       if (s.phase !== 'live' || m.seq <= s.last) continue;
-      frame ??= messagesFrame([{ ...m.packet, id: m.id, seq: m.seq, received_at: m.receivedAt }], m.seq);
+      // Built once for every subscriber of the key, sent before anything else can reuse its buffer.
+      frame ??= pushFrameBytes(m.packet, m.id, m.receivedAt, m.seq);
       s.last = m.seq;
       ws.cork(() => this.sendFrame(ws, frame!));
       this.metrics.pushed.inc();
@@ -204,7 +205,7 @@ export class PushHub {
   }
 
   /** Sends; false (and the socket closed) when uWS had to drop the frame. */
-  private sendFrame(ws: WebSocket<Sub>, frame: string): boolean {
+  private sendFrame(ws: WebSocket<Sub>, frame: string | Uint8Array): boolean {
     const r = ws.send(frame, false, false);
     if (r === 2) {
       this.metrics.subscriberDrops.labels('backpressure').inc();
