@@ -34,7 +34,7 @@ export function decodeCursor(text: string | undefined): number | undefined {
 // what it sends before returning), so a push allocates no frame at all.
 let pushScratch = Buffer.allocUnsafeSlow(16 * 1024);
 
-/** The frame's fixed text around its seven values. */
+/** The frame's fixed text around its six values. */
 const FRAME_FIXED = '{"type":"messages","messages":[{"id":"","recipient":"","message":"","signature":"","received_at":""}],"cursor":""}'.length;
 
 function put(text: string, off: number): number {
