@@ -1,4 +1,5 @@
 import uWS, { type HttpRequest, type HttpResponse, type us_socket_context_t } from 'uWebSockets.js';
+import { BodyList } from './body-list.ts';
 import { errorBody, RelayError, statusLine, toWireError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { RelayMetrics } from './metrics.ts';
@@ -129,21 +130,19 @@ export class Exchange {
     // the usual one-chunk body is decoded straight from uWS's memory.
     let buf: Buffer | undefined;
     let len = 0;
-    const started = performance.now();
-    const entry = { ex: this, started };
-    this.http.bodies.add(entry);
-    this.onAbort(() => this.http.bodies.delete(entry));
+    const entry = this.http.bodies.add(this, performance.now());
+    this.onAbort(() => this.http.bodies.remove(entry));
     this.res.onData((chunk, isLast) => {
       if (!this.open) return;
       const n = chunk.byteLength;
       if (len + n > cap) {
-        this.http.bodies.delete(entry);
+        this.http.bodies.remove(entry);
         this.error(tooLarge(cap), true);
         return;
       }
       if (isLast && !buf) {
         // The whole body in one chunk: decode it in place (uWS neuters the chunk when this callback returns).
-        this.http.bodies.delete(entry);
+        this.http.bodies.remove(entry);
         cb(Buffer.from(chunk).toString('utf8'));
         return;
       }
@@ -157,7 +156,7 @@ export class Exchange {
       buf.set(new Uint8Array(chunk), len);
       len += n;
       if (isLast) {
-        this.http.bodies.delete(entry);
+        this.http.bodies.remove(entry);
         cb(buf.toString('utf8', 0, len));
       }
     });
@@ -208,7 +207,7 @@ export function writeCors(res: HttpResponse): void {
 
 /** Shared per-app HTTP state: request counting, rate limiting, the slow-body sweeper. */
 export class HttpLayer {
-  readonly bodies = new Set<{ ex: Exchange; started: number }>();
+  readonly bodies = new BodyList<Exchange>();
   private readonly counters = new Map<string, { inc(): void }>();
   private sweeper: NodeJS.Timeout;
   /** Set during shutdown: new requests get 503. */
@@ -237,13 +236,8 @@ export class HttpLayer {
   }
 
   private sweep(): void {
-    const now = performance.now();
-    for (const b of this.bodies) {
-      if (now - b.started > this.bodyTimeoutMs) {
-        this.bodies.delete(b);
-        b.ex.error(new RelayError('body_timeout', `request body not received within ${Math.round(this.bodyTimeoutMs / 1000)} s`), true);
-      }
-    }
+    for (const b of this.bodies.takeStartedBefore(performance.now() - this.bodyTimeoutMs))
+      b.item.error(new RelayError('body_timeout', `request body not received within ${Math.round(this.bodyTimeoutMs / 1000)} s`), true);
   }
 
   stop(): void {

@@ -142,9 +142,19 @@ export class MessageStore {
   private readonly log: Logger;
   /** Queued for the next commit. */
   private pending: Pending[] = [];
-  /** Queued or being committed, by id: dedupe must see them. */
-  private readonly pendingIds = new Map<string, Pending>();
   private inFlight: Pending[] | undefined;
+  /**
+   * The same packets by id (dedupe must see them), one Map per batch that is
+   * dropped whole with its batch. Not one long-lived Map with an add and a
+   * delete per message: such a Map rehashes every few messages, and V8 links
+   * each obsolete table to its successor (for live iterators) without
+   * clearing it. Once a mark-compact promotes one table, every later one and
+   * all they point at (Pendings, their callbacks, the requests behind them)
+   * survive each scavenge until the next mark-compact: ~1 KB per message, the
+   * push path's GC pauses (docs/performance.md, session 9).
+   */
+  private queuedIds = new Map<string, Pending>();
+  private inFlightIds: Map<string, Pending> | undefined;
   private dispatchScheduled = false;
   private lazyTimer: NodeJS.Timeout | undefined;
   /** Whether something queued has a caller waiting on its commit. */
@@ -153,7 +163,9 @@ export class MessageStore {
   private readonly checkpointer: Worker;
   private readonly checkpointerDone: Promise<void>;
   private rid = 0;
-  private readonly replies = new Map<number, (r: WriterReply) => void>();
+  /** Requests awaiting the writer's reply, oldest first (it answers in order); a FIFO, not a Map, for the reason given at queuedIds. */
+  private replies: ({ rid: number; done: (r: WriterReply) => void } | undefined)[] = [];
+  private repliesHead = 0;
   private broken: Error | undefined;
   private idleWaiters: (() => void)[] = [];
   private nextSeq: number;
@@ -213,9 +225,7 @@ export class MessageStore {
       Atomics.add(writes, 0, 1);
       this.live = r.live;
       this.bytes = r.bytes;
-      const done = this.replies.get(r.rid);
-      this.replies.delete(r.rid);
-      done?.(r);
+      this.takeReply(r.rid)?.(r);
     };
     this.writer = sync === 'full' ? threadWriter(opts.path, onReply, (err) => this.fail(err), () => this.closed) : inlineWriter(opts.path, onReply);
     this.checkpointer = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { path: opts.path, everyMs: 200, writes } });
@@ -244,15 +254,17 @@ export class MessageStore {
     if (this.broken) return;
     this.broken = err;
     this.log.error({ err }, 'store writer failed; refusing writes');
-    for (const [, done] of this.replies) done({ rid: -1, ok: false, error: err.message, live: this.live, bytes: this.bytes });
-    this.replies.clear();
+    const waiting = this.replies.slice(this.repliesHead);
+    this.replies = [];
+    this.repliesHead = 0;
+    for (const w of waiting) w?.done({ rid: -1, ok: false, error: err.message, live: this.live, bytes: this.bytes });
   }
 
   private request(m: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<WriterReply> {
     if (this.broken) return Promise.resolve({ rid: -1, ok: false, error: this.broken.message, live: this.live, bytes: this.bytes });
     const rid = ++this.rid;
     return new Promise((resolve) => {
-      this.replies.set(rid, resolve);
+      this.replies.push({ rid, done: resolve });
       this.writer.post({ ...m, rid }, transfer);
     });
   }
@@ -277,7 +289,7 @@ export class MessageStore {
     const idBuf = Buffer.from(id, 'hex');
     const p: Pending = { id, idBuf, idk: key48(idBuf), body, rk: recipientKey(packet.recipient), cb, seq: this.nextSeq++, receivedAt };
     this.pending.push(p);
-    this.pendingIds.set(id, p);
+    this.queuedIds.set(id, p);
     if (!lazy) this.urgent = true;
     this.schedule();
     return { seq: p.seq, receivedAt };
@@ -286,7 +298,7 @@ export class MessageStore {
   /** Queued or in-flight (not yet committed) packets for `recipient` after `afterSeq`, in seq order. */
   uncommittedFor(recipient: string, afterSeq: number): StoredMessage[] {
     const out: StoredMessage[] = [];
-    if (this.pendingIds.size === 0) return out;
+    if (this.queueDepth === 0) return out;
     const rk = recipientKey(recipient);
     const der = Buffer.from(recipient, 'base64');
     for (const list of [this.inFlight ?? [], this.pending])
@@ -314,16 +326,36 @@ export class MessageStore {
   }
 
   get queueDepth(): number {
-    return this.pendingIds.size;
+    return this.queuedIds.size + (this.inFlightIds?.size ?? 0);
   }
 
   isPending(id: string): boolean {
-    return this.pendingIds.has(id);
+    return this.pendingById(id) !== undefined;
+  }
+
+  private pendingById(id: string): Pending | undefined {
+    return this.queuedIds.get(id) ?? this.inFlightIds?.get(id);
+  }
+
+  /** The resolver of request `rid`, taken off the FIFO. */
+  private takeReply(rid: number): ((r: WriterReply) => void) | undefined {
+    let i = this.repliesHead;
+    // Replies come in request order; the scan is only a guard.
+    while (i < this.replies.length && this.replies[i]?.rid !== rid) i++;
+    const entry = this.replies[i];
+    if (!entry) return undefined;
+    this.replies[i] = undefined;
+    while (this.repliesHead < this.replies.length && this.replies[this.repliesHead] === undefined) this.repliesHead++;
+    if (this.repliesHead === this.replies.length) {
+      this.replies = [];
+      this.repliesHead = 0;
+    }
+    return entry.done;
   }
 
   /** Runs `cb` when the queued packet `id` is committed (or fails); false when it is not queued. */
   afterCommit(id: string, cb: CommitCallback): boolean {
-    const p = this.pendingIds.get(id);
+    const p = this.pendingById(id);
     if (!p) return false;
     (p.waiters ??= []).push(cb);
     this.urgent = true;
@@ -349,6 +381,8 @@ export class MessageStore {
     this.pending = [];
     this.urgent = false;
     this.inFlight = batch;
+    this.inFlightIds = this.queuedIds;
+    this.queuedIds = new Map();
     const n = batch.length;
     // One dedicated ArrayBuffer per batch, transferred (not copied) to the writer:
     // [seq f64 × n][received_at f64 × n][idk f64 × n][rk f64 × n][body length u32 × n]
@@ -376,14 +410,14 @@ export class MessageStore {
       off += bodyLens[i]!;
     }
     void this.request({ t: 'insert', n, buf }, [buf]).then((r) => {
-      this.inFlight = undefined;
       const err = r.ok ? null : new Error(r.error ?? 'commit failed');
       if (err) this.log.error({ err, batch: n }, 'group commit failed');
       else this.commits += n;
+      // Into the index before the batch stops being pending: has() must never miss a held id.
+      if (!err) for (const p of batch) this.ids.add(p.idk);
+      this.inFlight = undefined;
+      this.inFlightIds = undefined;
       for (const p of batch) {
-        // Into the index before leaving pendingIds: has() must never miss a held id.
-        if (!err) this.ids.add(p.idk);
-        this.pendingIds.delete(p.id);
         p.cb(err, err ? 0 : p.seq, p.receivedAt);
         if (p.waiters) for (const w of p.waiters) w(err, err ? 0 : p.seq, p.receivedAt);
       }
@@ -413,7 +447,7 @@ export class MessageStore {
    */
   async deleteFor(recipient: string, ids: string[]): Promise<number> {
     // Push runs on acceptance, so a recipient may delete what is still queued for the commit.
-    if (ids.some((id) => this.pendingIds.has(id))) await this.flush();
+    if (ids.some((id) => this.isPending(id))) await this.flush();
     const der = Buffer.from(recipient, 'base64');
     const rk = recipientKey(recipient);
     const rows: { seq: number; n: number }[] = [];
@@ -435,7 +469,7 @@ export class MessageStore {
 
   /** Committed (or queued for this turn's commit) and not expired. */
   has(id: string): boolean {
-    if (this.pendingIds.has(id)) return true;
+    if (this.isPending(id)) return true;
     const idBuf = Buffer.from(id, 'hex');
     const idk = key48(idBuf);
     return this.ids.mayHave(idk) && this.stmt.has.get(idk, idBuf) !== undefined;
@@ -459,7 +493,7 @@ export class MessageStore {
    */
   page(recipient: string, afterSeq: number, limit: number): { messages: StoredMessage[]; more: boolean } {
     const committed = this.committedPage(recipient, afterSeq, limit);
-    if (committed.more || this.pendingIds.size === 0) return committed;
+    if (committed.more || this.queueDepth === 0) return committed;
     const out = committed.messages;
     const last = out.length ? out[out.length - 1]!.seq : afterSeq;
     const queued = this.uncommittedFor(recipient, last);
@@ -508,7 +542,7 @@ export class MessageStore {
     const cutoff = this.cutoff();
     const out: StoredMessage[] = [];
     for (const id of ids) {
-      const p = this.pendingIds.get(id);
+      const p = this.pendingById(id);
       if (p) {
         out.push(pendingMessage(p));
         continue;
