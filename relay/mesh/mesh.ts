@@ -88,8 +88,16 @@ export class Mesh implements LinkHost {
   private readonly links = new Set<PeerLink>();
   private readonly peers = new Map<string, PeerLink>();
   private readonly targets = new Map<string, DialTarget>();
-  /** Ids being ingested from peers: the hop budget they came with, whether catch-up brought them, and the frame (forwarded as is but for the ttl). */
-  private readonly inflight = new Map<string, { ttl: number; from: string; catchup: boolean; frame: Buffer; link: PeerLink; answer: boolean }>();
+  /**
+   * The payload being ingested from a peer: the hop budget it came with,
+   * whether catch-up brought it, and the frame (forwarded as is but for the
+   * ttl). Ingesting is synchronous up to acceptance or refusal, so there is
+   * at most one, and a field rather than a Map: a long-lived Map with an add
+   * and a delete per message chains its obsolete tables, which under V8 keeps
+   * every payload since the last mark-compact alive through scavenges (see
+   * MessageStore's queuedIds).
+   */
+  private inflight: { id: string; ttl: number; from: string; catchup: boolean; frame: Buffer; link: PeerLink; answer: boolean } | undefined;
   /**
    * Ids requested (iwant/graft) and from whom, kept after the answer (until
    * the 15 s sweep): a copy of a requested id that comes later from an eager
@@ -99,7 +107,8 @@ export class Mesh implements LinkHost {
   private readonly missing = new Map<string, Missing>();
   /** Hop budget each held message was forwarded with, for answering requests. */
   private readonly ttlOf = new RecentMap<string, number>(100_000);
-  private readonly ihaveQueue = new Map<PeerLink, string[]>();
+  /** Replaced, not cleared, at each flush: Map.clear() links the old table to the new one (see inflight). */
+  private ihaveQueue = new Map<PeerLink, string[]>();
   private ihaveTtl = new Map<string, number>();
   private ihaveScheduled = false;
   private readonly snapshots: SnapshotSource;
@@ -417,13 +426,14 @@ export class Mesh implements LinkHost {
     try {
       packet = msgFramePacket(frame);
     } catch (e) {
-      this.refusedPayload(link, id, e);
+      this.refusedPayload(link, e);
       return;
     }
-    if (!this.inflight.has(id)) this.inflight.set(id, { ttl: req ? req.ttl : ttl, from, catchup: req?.catchup ?? false, frame, link, answer });
+    this.inflight = { id, ttl: req ? req.ttl : ttl, from, catchup: req?.catchup ?? false, frame, link, answer };
     // A new payload is accounted for on acceptance (committed()); the callback sees only
     // refusals and duplicates. Inline, not a named closure: this runs for every payload.
-    this.relay.ingest(packet, from, (err, r) => (err ? this.refusedPayload(link, id, err) : r!.duplicate && this.duplicatePayload(link, req !== undefined)), { id, absent: true });
+    this.relay.ingest(packet, from, (err, r) => (err ? this.refusedPayload(link, err) : r!.duplicate && this.duplicatePayload(link, req !== undefined)), { id, absent: true });
+    this.inflight = undefined;
   }
 
   /** A payload the Ingestor reports as already held. */
@@ -442,9 +452,9 @@ export class Mesh implements LinkHost {
     }
   }
 
-  private refusedPayload(link: PeerLink, id: string, e: unknown): void {
+  private refusedPayload(link: PeerLink, e: unknown): void {
     const from = link.peerId;
-    if (this.inflight.get(id)?.from === from) this.inflight.delete(id);
+    this.inflight = undefined;
     this.tallies(link).payloadRefused.inc();
     if (P.isProtocolError(e)) {
       this.metrics.violations.labels(peerLabel(from), 'bad_packet').inc();
@@ -479,7 +489,7 @@ export class Mesh implements LinkHost {
   private onIhave(link: PeerLink, ttl: number, ids: string[], catchup = false): void {
     const now = performance.now();
     for (const id of ids) {
-      if (this.inflight.has(id) || this.relay.has(id)) continue;
+      if (this.relay.has(id)) continue;
       this.canary.announced(id, link.peerId);
       const m = this.missing.get(id);
       if (m) {
@@ -502,7 +512,6 @@ export class Mesh implements LinkHost {
         this.missing.delete(id);
         continue;
       }
-      if (this.inflight.has(id)) continue;
       let link: PeerLink | undefined;
       while (m.announcers.length && !(link = this.peers.get(m.announcers[0]!))) m.announcers.shift();
       if (!link) {
@@ -561,8 +570,8 @@ export class Mesh implements LinkHost {
     let catchup = false;
     let received: Buffer | undefined;
     if (m.source !== 'client') {
-      const f = this.inflight.get(m.id);
-      this.inflight.delete(m.id);
+      const f = this.inflight?.id === m.id ? this.inflight : undefined;
+      this.inflight = undefined;
       ttl = f ? f.ttl - 1 : 0;
       catchup = f?.catchup ?? false;
       received = f?.frame;
@@ -609,7 +618,7 @@ export class Mesh implements LinkHost {
         this.send(link, 'ihave', JSON.stringify({ type: 'ihave', ttl, ids: batch }));
       }
     }
-    this.ihaveQueue.clear();
+    this.ihaveQueue = new Map();
   }
 
   /** Sends a frame on a link that is up, counting it. */
@@ -659,7 +668,7 @@ export class Mesh implements LinkHost {
   private onIds(link: PeerLink, ids: string[]): void {
     const c = link.catchup as Catchup;
     for (const id of ids) {
-      if (c.queued.has(id) || this.relay.has(id) || this.inflight.has(id)) continue;
+      if (c.queued.has(id) || this.relay.has(id)) continue;
       if (c.queue.length >= CATCHUP_QUEUE_MAX) {
         c.overflow = true;
         break;
@@ -703,7 +712,7 @@ export class Mesh implements LinkHost {
     while (c.queue.length && c.tokens >= 1 && c.outstanding.size < CATCHUP_OUTSTANDING) {
       const id = c.queue.shift()!;
       c.queued.delete(id);
-      if (this.relay.has(id) || this.inflight.has(id) || this.requested.has(id)) continue;
+      if (this.relay.has(id) || this.requested.has(id)) continue;
       c.tokens -= 1;
       c.outstanding.set(id, now);
       this.requested.set(id, { peer: link.peerId, ttl: MAX_TTL, catchup: true, at: now });
