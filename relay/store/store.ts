@@ -37,6 +37,10 @@ export interface StoreOptions {
   clock: Clock;
   log: Logger;
   sync?: 'full' | 'normal';
+  /** WAL frames past which the checkpointer starts the log over (checkpoint-worker.js); tests set it low. */
+  walRestartFrames?: number;
+  /** How often the checkpointer runs (default 200 ms). */
+  checkpointEveryMs?: number;
 }
 
 /** Seqs skipped at each start: more than the ingest queue (and so the seqs issued but uncommitted) can ever hold. */
@@ -228,7 +232,7 @@ export class MessageStore {
       this.takeReply(r.rid)?.(r);
     };
     this.writer = sync === 'full' ? threadWriter(opts.path, onReply, (err) => this.fail(err), () => this.closed) : inlineWriter(opts.path, onReply);
-    this.checkpointer = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { path: opts.path, everyMs: 200, writes } });
+    this.checkpointer = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { path: opts.path, everyMs: opts.checkpointEveryMs ?? 200, writes, restartFrames: opts.walRestartFrames } });
     // Checkpoints are housekeeping: if the thread dies, the WAL grows until the writer's close truncates it.
     this.checkpointer.on('error', (err) => this.log.error({ err }, 'WAL checkpointer failed'));
     this.checkpointerDone = new Promise((resolve) => this.checkpointer.once('exit', () => resolve()));
