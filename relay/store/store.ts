@@ -223,15 +223,16 @@ export class MessageStore {
     for (const idk of scan.prepare('SELECT idk FROM messages').pluck().iterate() as IterableIterator<number>) this.ids.add(idk);
     scan.close();
     const sync = opts.sync ?? 'full';
-    // Bumped after every write, so the checkpointer sleeps through idle periods.
-    const writes = new Int32Array(new SharedArrayBuffer(4));
+    // [0]: bumped after every write, so the checkpointer sleeps through idle periods.
+    // [1]: set by the checkpointer when the WAL should be started over (writer-core.js).
+    const writes = new Int32Array(new SharedArrayBuffer(8));
     const onReply = (r: WriterReply): void => {
       Atomics.add(writes, 0, 1);
       this.live = r.live;
       this.bytes = r.bytes;
       this.takeReply(r.rid)?.(r);
     };
-    this.writer = sync === 'full' ? threadWriter(opts.path, onReply, (err) => this.fail(err), () => this.closed) : inlineWriter(opts.path, onReply);
+    this.writer = sync === 'full' ? threadWriter(opts.path, writes, onReply, (err) => this.fail(err), () => this.closed) : inlineWriter(opts.path, writes, onReply);
     this.checkpointer = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { path: opts.path, everyMs: opts.checkpointEveryMs ?? 200, writes, restartFrames: opts.walRestartFrames } });
     // Checkpoints are housekeeping: if the thread dies, the WAL grows until the writer's close truncates it.
     this.checkpointer.on('error', (err) => this.log.error({ err }, 'WAL checkpointer failed'));
@@ -670,8 +671,8 @@ interface WriterChannel {
   terminate(): Promise<unknown>;
 }
 
-function threadWriter(path: string, onReply: (r: WriterReply) => void, onError: (err: Error) => void, closing: () => boolean): WriterChannel {
-  const w = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: { path, sync: 'full' } });
+function threadWriter(path: string, flags: Int32Array, onReply: (r: WriterReply) => void, onError: (err: Error) => void, closing: () => boolean): WriterChannel {
+  const w = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: { path, sync: 'full', flags } });
   w.on('message', onReply);
   w.on('error', onError);
   w.on('exit', (code) => {
@@ -684,12 +685,23 @@ function threadWriter(path: string, onReply: (r: WriterReply) => void, onError: 
  * Commits in this thread. Replies are delivered on the next microtask, so a
  * caller sees the same order of events as with the thread: request, then reply.
  */
-function inlineWriter(path: string, onReply: (r: WriterReply) => void): WriterChannel {
-  const handle = openWriter(path, 'normal');
+function inlineWriter(path: string, flags: Int32Array, onReply: (r: WriterReply) => void): WriterChannel {
+  const writer = openWriter(path, 'normal', flags);
+  let housekeeping = false;
+  let closed = false;
   return {
     post: (m) => {
-      const r = { rid: m.rid as number, ...handle(m as unknown as WriterRequest) };
+      const r = { rid: m.rid as number, ...writer.handle(m as unknown as WriterRequest) };
       queueMicrotask(() => onReply(r));
+      // After the replies of this turn are out; never after close.
+      if (!housekeeping && m.t !== 'close') {
+        housekeeping = true;
+        setImmediate(() => {
+          housekeeping = false;
+          if (!closed) writer.housekeep();
+        });
+      }
+      if (m.t === 'close') closed = true;
     },
     terminate: () => Promise.resolve(),
   };

@@ -15,9 +15,11 @@ import Database from 'better-sqlite3';
  * Opens the write connection.
  * @param {string} path
  * @param {'full' | 'normal'} sync
- * @returns {(m: WriterRequest) => WriterResult} handles one request; never throws.
+ * @param {Int32Array} [flags] shared with checkpoint-worker.js: [1] is set when the WAL should be started over.
+ * @returns {{ handle: (m: WriterRequest) => WriterResult, housekeep: () => void }} `handle` does one request
+ *   and never throws; `housekeep` runs what can wait until its reply is out.
  */
-export function openWriter(path, sync) {
+export function openWriter(path, sync, flags) {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${sync === 'normal' ? 'NORMAL' : 'FULL'}`);
@@ -114,7 +116,26 @@ export function openWriter(path, sync) {
     return keys;
   }
 
-  return (m) => {
+  /**
+   * Starts the WAL over when the checkpointer asks (checkpoint-worker.js says
+   * why), here rather than there: a RESTART checkpoint takes the write lock,
+   * and from another connection it made this one wait in SQLite's busy
+   * handler, which sleeps in steps of up to 100 ms (and on the event loop
+   * when this connection runs there). Here it waits for nothing but readers,
+   * and right after the checkpointer's PASSIVE pass it has little to copy.
+   */
+  function restartIfAsked() {
+    if (!flags || Atomics.load(flags, 1) === 0) return;
+    Atomics.store(flags, 1, 0);
+    try {
+      db.pragma('wal_checkpoint(RESTART)');
+    } catch {
+      // busy: the checkpointer asks again after its next pass
+    }
+  }
+
+  /** @type {(m: WriterRequest) => WriterResult} */
+  const handle = (m) => {
     /** @type {Omit<WriterResult, 'live' | 'bytes'>} */
     let reply;
     try {
@@ -144,4 +165,5 @@ export function openWriter(path, sync) {
     }
     return { live, bytes, ...reply };
   };
+  return { handle, housekeep: restartIfAsked };
 }

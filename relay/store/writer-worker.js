@@ -6,11 +6,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openWriter } from './writer-core.js';
 
-/** @type {{ path: string, sync: 'full' | 'normal' }} */
+/** @type {{ path: string, sync: 'full' | 'normal', flags: Int32Array }} */
 const opts = workerData;
-const handle = openWriter(opts.path, opts.sync);
+const writer = openWriter(opts.path, opts.sync, opts.flags);
 const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
 port.on('message', (/** @type {any} */ m) => {
-  port.postMessage({ rid: m.rid, ...handle(m) });
+  port.postMessage({ rid: m.rid, ...writer.handle(m) });
   if (m.t === 'close') port.close();
+  else writer.housekeep();
 });
