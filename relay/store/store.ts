@@ -232,7 +232,7 @@ export class MessageStore {
       this.bytes = r.bytes;
       this.takeReply(r.rid)?.(r);
     };
-    this.writer = sync === 'full' ? threadWriter(opts.path, writes, onReply, (err) => this.fail(err), () => this.closed) : inlineWriter(opts.path, writes, onReply);
+    this.writer = sync === 'full' ? threadWriter(opts.path, writes, opts.walRestartFrames, onReply, (err) => this.fail(err), () => this.closed) : inlineWriter(opts.path, writes, opts.walRestartFrames, onReply);
     this.checkpointer = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { path: opts.path, everyMs: opts.checkpointEveryMs ?? 200, writes, restartFrames: opts.walRestartFrames } });
     // Checkpoints are housekeeping: if the thread dies, the WAL grows until the writer's close truncates it.
     this.checkpointer.on('error', (err) => this.log.error({ err }, 'WAL checkpointer failed'));
@@ -351,8 +351,9 @@ export class MessageStore {
     if (!entry) return undefined;
     this.replies[i] = undefined;
     while (this.repliesHead < this.replies.length && this.replies[this.repliesHead] === undefined) this.repliesHead++;
-    if (this.repliesHead === this.replies.length) {
-      this.replies = [];
+    // Drained: start over. Never drained (requests always overlapping): drop the used front now and then.
+    if (this.repliesHead === this.replies.length || this.repliesHead >= 1024) {
+      this.replies = this.replies.slice(this.repliesHead);
       this.repliesHead = 0;
     }
     return entry.done;
@@ -671,8 +672,8 @@ interface WriterChannel {
   terminate(): Promise<unknown>;
 }
 
-function threadWriter(path: string, flags: Int32Array, onReply: (r: WriterReply) => void, onError: (err: Error) => void, closing: () => boolean): WriterChannel {
-  const w = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: { path, sync: 'full', flags } });
+function threadWriter(path: string, flags: Int32Array, walRestartFrames: number | undefined, onReply: (r: WriterReply) => void, onError: (err: Error) => void, closing: () => boolean): WriterChannel {
+  const w = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: { path, sync: 'full', flags, walRestartFrames } });
   w.on('message', onReply);
   w.on('error', onError);
   w.on('exit', (code) => {
@@ -685,8 +686,8 @@ function threadWriter(path: string, flags: Int32Array, onReply: (r: WriterReply)
  * Commits in this thread. Replies are delivered on the next microtask, so a
  * caller sees the same order of events as with the thread: request, then reply.
  */
-function inlineWriter(path: string, flags: Int32Array, onReply: (r: WriterReply) => void): WriterChannel {
-  const writer = openWriter(path, 'normal', flags);
+function inlineWriter(path: string, flags: Int32Array, walRestartFrames: number | undefined, onReply: (r: WriterReply) => void): WriterChannel {
+  const writer = openWriter(path, 'normal', flags, walRestartFrames);
   let housekeeping = false;
   let closed = false;
   return {

@@ -16,10 +16,11 @@ import Database from 'better-sqlite3';
  * @param {string} path
  * @param {'full' | 'normal'} sync
  * @param {Int32Array} [flags] shared with checkpoint-worker.js: [1] is set when the WAL should be started over.
+ * @param {number} [walRestartFrames] the same threshold, for this connection's own checkpoints (see below)
  * @returns {{ handle: (m: WriterRequest) => WriterResult, housekeep: () => void }} `handle` does one request
  *   and never throws; `housekeep` runs what can wait until its reply is out.
  */
-export function openWriter(path, sync, flags) {
+export function openWriter(path, sync, flags, walRestartFrames = 16384) {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${sync === 'normal' ? 'NORMAL' : 'FULL'}`);
@@ -27,8 +28,12 @@ export function openWriter(path, sync, flags) {
   db.pragma('cache_size = -8000');
   db.pragma('mmap_size = 0');
   db.pragma('journal_size_limit = 67108864');
-  // checkpoint-worker.js checkpoints; commits never do.
-  db.pragma('wal_autocheckpoint = 0');
+  // checkpoint-worker.js checkpoints, on its own connection and thread, so
+  // copying pages does not hold up commits, and asks for the restarts below.
+  // When it is starved of CPU (it runs at the lowest priority) this
+  // connection checkpoints after its own commits once the WAL is past the
+  // threshold, so the log stays bounded all the same.
+  db.pragma(`wal_autocheckpoint = ${walRestartFrames}`);
 
   const meta = /** @type {{ high_water: number, live: number, bytes: number }} */ (db.prepare('SELECT high_water, live, bytes FROM meta WHERE k = 0').get());
   let live = meta.live;

@@ -6,9 +6,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openWriter } from './writer-core.js';
 
-/** @type {{ path: string, sync: 'full' | 'normal', flags: Int32Array }} */
+/** @type {{ path: string, sync: 'full' | 'normal', flags: Int32Array, walRestartFrames?: number }} */
 const opts = workerData;
-const writer = openWriter(opts.path, opts.sync, opts.flags);
+const writer = openWriter(opts.path, opts.sync, opts.flags, opts.walRestartFrames);
 const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
 port.on('message', (/** @type {any} */ m) => {
   port.postMessage({ rid: m.rid, ...writer.handle(m) });
