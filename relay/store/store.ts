@@ -232,7 +232,7 @@ export class MessageStore {
       this.bytes = r.bytes;
       this.takeReply(r.rid)?.(r);
     };
-    this.writer = sync === 'full' ? threadWriter(opts.path, writes, opts.walRestartFrames, onReply, (err) => this.fail(err), () => this.closed) : inlineWriter(opts.path, writes, opts.walRestartFrames, onReply);
+    this.writer = sync === 'full' ? threadWriter(opts.path, writes, opts.walRestartFrames, onReply, (err) => this.fail(err), () => this.closed) : inlineWriter(opts.path, opts.walRestartFrames, onReply);
     this.checkpointer = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { path: opts.path, everyMs: opts.checkpointEveryMs ?? 200, writes, restartFrames: opts.walRestartFrames } });
     // Checkpoints are housekeeping: if the thread dies, the WAL grows until the writer's close truncates it.
     this.checkpointer.on('error', (err) => this.log.error({ err }, 'WAL checkpointer failed'));
@@ -686,23 +686,15 @@ function threadWriter(path: string, flags: Int32Array, walRestartFrames: number 
  * Commits in this thread. Replies are delivered on the next microtask, so a
  * caller sees the same order of events as with the thread: request, then reply.
  */
-function inlineWriter(path: string, flags: Int32Array, walRestartFrames: number | undefined, onReply: (r: WriterReply) => void): WriterChannel {
-  const writer = openWriter(path, 'normal', flags, walRestartFrames);
-  let housekeeping = false;
-  let closed = false;
+function inlineWriter(path: string, walRestartFrames: number | undefined, onReply: (r: WriterReply) => void): WriterChannel {
+  // No RESTART housekeeping here (no flags): it can wait in SQLite's busy
+  // handler, and this writer is the event loop. Its own PASSIVE checkpoints
+  // (wal_autocheckpoint, which never wait) bound the WAL instead.
+  const writer = openWriter(path, 'normal', undefined, walRestartFrames);
   return {
     post: (m) => {
       const r = { rid: m.rid as number, ...writer.handle(m as unknown as WriterRequest) };
       queueMicrotask(() => onReply(r));
-      // After the replies of this turn are out; never after close.
-      if (!housekeeping && m.t !== 'close') {
-        housekeeping = true;
-        setImmediate(() => {
-          housekeeping = false;
-          if (!closed) writer.housekeep();
-        });
-      }
-      if (m.t === 'close') closed = true;
     },
     terminate: () => Promise.resolve(),
   };
