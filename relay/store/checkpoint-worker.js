@@ -17,25 +17,12 @@ try {
   // not Linux, or not allowed: same priority as the rest
 }
 
-/** @type {{ path: string, everyMs: number, writes: Int32Array, restartFrames?: number }} */
+/** @type {{ path: string, everyMs: number, writes: Int32Array }} */
 const opts = workerData;
 const db = new Database(opts.path);
 db.pragma('busy_timeout = 5000');
 db.pragma('cache_size = -2000');
 db.pragma('mmap_size = 0');
-
-/**
- * WAL frames past which the log is started over (64 MB at 4 KB pages). A
- * PASSIVE checkpoint copies frames but never rewinds the WAL: only the
- * writer does, when its next transaction finds the log fully checkpointed,
- * and under continuous writes a commit always lands between the two. The
- * WAL then grew without bound (~40 MB/s at 2,000 messages/s). Past this
- * size, after a PASSIVE pass, this thread asks the writer (writes[1]) to run
- * a RESTART checkpoint between two of its commits (writer-core.js): it has
- * only what came in meanwhile to copy, its next commit starts the log over,
- * and journal_size_limit trims the file.
- */
-const RESTART_FRAMES = opts.restartFrames ?? 16384;
 
 // The write count last seen with the WAL fully checkpointed: nothing to do until it moves.
 let clean = -1;
@@ -44,7 +31,6 @@ const timer = setInterval(() => {
   if (writes === clean) return;
   try {
     const [r] = /** @type {{ busy: number, log: number, checkpointed: number }[]} */ (db.pragma('wal_checkpoint(PASSIVE)'));
-    if (r && r.log >= RESTART_FRAMES) Atomics.store(opts.writes, 1, 1);
     // A reader can hold frames back; then try again next tick even if idle.
     if (r && r.log === r.checkpointed) clean = writes;
   } catch {

@@ -37,7 +37,7 @@ export interface StoreOptions {
   clock: Clock;
   log: Logger;
   sync?: 'full' | 'normal';
-  /** WAL frames past which the checkpointer starts the log over (checkpoint-worker.js); tests set it low. */
+  /** WAL frames past which the writer checkpoints after its commits, so the log starts over (writer-core.js); tests set it low. */
   walRestartFrames?: number;
   /** How often the checkpointer runs (default 200 ms). */
   checkpointEveryMs?: number;
@@ -223,17 +223,16 @@ export class MessageStore {
     for (const idk of scan.prepare('SELECT idk FROM messages').pluck().iterate() as IterableIterator<number>) this.ids.add(idk);
     scan.close();
     const sync = opts.sync ?? 'full';
-    // [0]: bumped after every write, so the checkpointer sleeps through idle periods.
-    // [1]: set by the checkpointer when the WAL should be started over (writer-core.js).
-    const writes = new Int32Array(new SharedArrayBuffer(8));
+    // Bumped after every write, so the checkpointer sleeps through idle periods.
+    const writes = new Int32Array(new SharedArrayBuffer(4));
     const onReply = (r: WriterReply): void => {
       Atomics.add(writes, 0, 1);
       this.live = r.live;
       this.bytes = r.bytes;
       this.takeReply(r.rid)?.(r);
     };
-    this.writer = sync === 'full' ? threadWriter(opts.path, writes, opts.walRestartFrames, onReply, (err) => this.fail(err), () => this.closed) : inlineWriter(opts.path, opts.walRestartFrames, onReply);
-    this.checkpointer = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { path: opts.path, everyMs: opts.checkpointEveryMs ?? 200, writes, restartFrames: opts.walRestartFrames } });
+    this.writer = sync === 'full' ? threadWriter(opts.path, opts.walRestartFrames, onReply, (err) => this.fail(err), () => this.closed) : inlineWriter(opts.path, opts.walRestartFrames, onReply);
+    this.checkpointer = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { path: opts.path, everyMs: opts.checkpointEveryMs ?? 200, writes } });
     // Checkpoints are housekeeping: if the thread dies, the WAL grows until the writer's close truncates it.
     this.checkpointer.on('error', (err) => this.log.error({ err }, 'WAL checkpointer failed'));
     this.checkpointerDone = new Promise((resolve) => this.checkpointer.once('exit', () => resolve()));
@@ -672,8 +671,8 @@ interface WriterChannel {
   terminate(): Promise<unknown>;
 }
 
-function threadWriter(path: string, flags: Int32Array, walRestartFrames: number | undefined, onReply: (r: WriterReply) => void, onError: (err: Error) => void, closing: () => boolean): WriterChannel {
-  const w = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: { path, sync: 'full', flags, walRestartFrames } });
+function threadWriter(path: string, walRestartFrames: number | undefined, onReply: (r: WriterReply) => void, onError: (err: Error) => void, closing: () => boolean): WriterChannel {
+  const w = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: { path, sync: 'full', walRestartFrames } });
   w.on('message', onReply);
   w.on('error', onError);
   w.on('exit', (code) => {
@@ -687,13 +686,10 @@ function threadWriter(path: string, flags: Int32Array, walRestartFrames: number 
  * caller sees the same order of events as with the thread: request, then reply.
  */
 function inlineWriter(path: string, walRestartFrames: number | undefined, onReply: (r: WriterReply) => void): WriterChannel {
-  // No RESTART housekeeping here (no flags): it can wait in SQLite's busy
-  // handler, and this writer is the event loop. Its own PASSIVE checkpoints
-  // (wal_autocheckpoint, which never wait) bound the WAL instead.
-  const writer = openWriter(path, 'normal', undefined, walRestartFrames);
+  const handle = openWriter(path, 'normal', walRestartFrames);
   return {
     post: (m) => {
-      const r = { rid: m.rid as number, ...writer.handle(m as unknown as WriterRequest) };
+      const r = { rid: m.rid as number, ...handle(m as unknown as WriterRequest) };
       queueMicrotask(() => onReply(r));
     },
     terminate: () => Promise.resolve(),

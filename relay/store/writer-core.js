@@ -15,12 +15,10 @@ import Database from 'better-sqlite3';
  * Opens the write connection.
  * @param {string} path
  * @param {'full' | 'normal'} sync
- * @param {Int32Array} [flags] shared with checkpoint-worker.js: [1] is set when the WAL should be started over.
- * @param {number} [walRestartFrames] the same threshold, for this connection's own checkpoints (see below)
- * @returns {{ handle: (m: WriterRequest) => WriterResult, housekeep: () => void }} `handle` does one request
- *   and never throws; `housekeep` runs what can wait until its reply is out.
+ * @param {number} [walRestartFrames] WAL size past which this connection checkpoints after its commits (see below)
+ * @returns {(m: WriterRequest) => WriterResult} handles one request; never throws.
  */
-export function openWriter(path, sync, flags, walRestartFrames = 16384) {
+export function openWriter(path, sync, walRestartFrames = 16384) {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${sync === 'normal' ? 'NORMAL' : 'FULL'}`);
@@ -29,10 +27,14 @@ export function openWriter(path, sync, flags, walRestartFrames = 16384) {
   db.pragma('mmap_size = 0');
   db.pragma('journal_size_limit = 67108864');
   // checkpoint-worker.js checkpoints, on its own connection and thread, so
-  // copying pages does not hold up commits, and asks for the restarts below.
-  // When it is starved of CPU (it runs at the lowest priority) this
-  // connection checkpoints after its own commits once the WAL is past the
-  // threshold, so the log stays bounded all the same.
+  // copying pages does not hold up commits. But its PASSIVE checkpoints never
+  // rewind the WAL: only a writer does, when its next transaction finds the
+  // log fully checkpointed, and under continuous writes a commit always lands
+  // in between, so the WAL grew without bound (~40 MB/s at 2,000
+  // messages/s). Past 64 MB this connection checkpoints (PASSIVE, never
+  // waiting) after its own commit: nothing commits in between, so its next
+  // transaction starts the log over and journal_size_limit trims the file.
+  // Usually the checkpointer has copied nearly everything already.
   db.pragma(`wal_autocheckpoint = ${walRestartFrames}`);
 
   const meta = /** @type {{ high_water: number, live: number, bytes: number }} */ (db.prepare('SELECT high_water, live, bytes FROM meta WHERE k = 0').get());
@@ -121,26 +123,7 @@ export function openWriter(path, sync, flags, walRestartFrames = 16384) {
     return keys;
   }
 
-  /**
-   * Starts the WAL over when the checkpointer asks (checkpoint-worker.js says
-   * why), here rather than there: a RESTART checkpoint takes the write lock,
-   * and from another connection it made this one wait in SQLite's busy
-   * handler, which sleeps in steps of up to 100 ms (and on the event loop
-   * when this connection runs there). Here it waits for nothing but readers,
-   * and right after the checkpointer's PASSIVE pass it has little to copy.
-   */
-  function restartIfAsked() {
-    if (!flags || Atomics.load(flags, 1) === 0) return;
-    Atomics.store(flags, 1, 0);
-    try {
-      db.pragma('wal_checkpoint(RESTART)');
-    } catch {
-      // busy: the checkpointer asks again after its next pass
-    }
-  }
-
-  /** @type {(m: WriterRequest) => WriterResult} */
-  const handle = (m) => {
+  return (m) => {
     /** @type {Omit<WriterResult, 'live' | 'bytes'>} */
     let reply;
     try {
@@ -170,5 +153,4 @@ export function openWriter(path, sync, flags, walRestartFrames = 16384) {
     }
     return { live, bytes, ...reply };
   };
-  return { handle, housekeep: restartIfAsked };
 }

@@ -6,12 +6,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openWriter } from './writer-core.js';
 
-/** @type {{ path: string, sync: 'full' | 'normal', flags: Int32Array, walRestartFrames?: number }} */
+/** @type {{ path: string, sync: 'full' | 'normal', walRestartFrames?: number }} */
 const opts = workerData;
-const writer = openWriter(opts.path, opts.sync, opts.flags, opts.walRestartFrames);
+const handle = openWriter(opts.path, opts.sync, opts.walRestartFrames);
 const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
 port.on('message', (/** @type {any} */ m) => {
-  port.postMessage({ rid: m.rid, ...writer.handle(m) });
+  port.postMessage({ rid: m.rid, ...handle(m) });
   if (m.t === 'close') port.close();
-  else writer.housekeep();
 });
