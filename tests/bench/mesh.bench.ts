@@ -5,9 +5,12 @@
 // plumtree (eager tree + ihave/graft), same topology, rate and duration, and
 // then through the floor (mesh-floor.js: processes doing only the unavoidable
 // part of a hop), so the relays' numbers read against what the machine costs.
+// MESH_BENCH_DUMP=<prefix> writes each run's measured messages as
+// `<send time ms> <latency ms>` lines to <prefix>-<mode>-<rate>.txt: whether
+// a p99 comes from a few stalls or from a standing queue.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import * as P from '../../protocol/index.ts';
@@ -21,7 +24,13 @@ const RELAYS = 10;
 const RATE = Number(process.env.MESH_BENCH_RATE ?? 500);
 /** A rate this shared 2-core machine carries without queueing, for a latency comparison that means something. */
 const LOW_RATE = 50;
-const WARMUP_S = Number(process.env.MESH_BENCH_WARMUP ?? 3);
+// A relay's hot path reaches V8's optimizing tier after some thousands of
+// messages. After a 3 s warm-up at 500 msg/s the measurement still ran
+// colder code (~4% more CPU per message over its 15 s), and on this
+// saturated machine that made queues that took seconds to drain
+// (docs/performance.md). 12 s is the push bench's warm-up counted in
+// messages (3 s at 2,000/s); a relay in service has been warm for days.
+const WARMUP_S = Number(process.env.MESH_BENCH_WARMUP ?? 12);
 const MEASURE_S = Number(process.env.MESH_BENCH_SECONDS ?? 15);
 const edges: [number, number][] = [];
 for (let i = 0; i < RELAYS; i++) for (const d of [1, 2]) if (i + d < RELAYS) edges.push([i, i + d]);
@@ -130,6 +139,7 @@ async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
   // messages still arriving after it started must not count).
   const sentAt = new Map<string, { t: number; measured: boolean }>();
   const latencies: number[] = [];
+  const timeline: string[] | undefined = process.env.MESH_BENCH_DUMP ? [] : undefined;
   let measuring = false;
   const ws = new WebSocket(`${t.farUrl.replace('http', 'ws')}/v1/subscribe`);
   await new Promise((r, j) => ws.once('open', r).once('error', j));
@@ -145,7 +155,10 @@ async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
       const e = sentAt.get(m.id);
       if (e !== undefined) {
         sentAt.delete(m.id);
-        if (e.measured) latencies.push(now - e.t);
+        if (e.measured) {
+          latencies.push(now - e.t);
+          timeline?.push(`${e.t.toFixed(1)} ${(now - e.t).toFixed(2)}`);
+        }
       }
     }
   });
@@ -196,6 +209,7 @@ async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
   poster.close();
   if (poster.reconnects) console.log(`${mode} ${rate}/s: the load generator replaced ${poster.reconnects} keep-alive connection(s) the relay closed when idle (requests on them were sent again)`);
   if (poster.statuses.size) console.log(`${mode}: refused POSTs by status: ${JSON.stringify(Object.fromEntries(poster.statuses))}`);
+  if (timeline) writeFileSync(`${process.env.MESH_BENCH_DUMP}-${mode}-${rate}.txt`, `${timeline.join('\n')}\n`);
   const perRelayMsg = (x: number): number => x / (RELAYS - 1) / sent;
   return {
     mode,
