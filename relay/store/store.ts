@@ -160,6 +160,8 @@ export class MessageStore {
   private queuedIds = new Map<string, Pending>();
   private inFlightIds: Map<string, Pending> | undefined;
   private dispatchScheduled = false;
+  /** When the last commit was dispatched (clock ms): lazy packets wait only soon after one. */
+  private lastDispatchAt = -Infinity;
   private lazyTimer: NodeJS.Timeout | undefined;
   /** Whether something queued has a caller waiting on its commit. */
   private urgent = false;
@@ -315,7 +317,10 @@ export class MessageStore {
   private schedule(): void {
     // A commit in flight: dispatch() runs again when it is done.
     if (this.dispatchScheduled || this.inFlight) return;
-    if (!this.urgent && this.pending.length < LAZY_COMMIT_MAX) {
+    // Lazy only while commits come close together: a packet after a quiet
+    // spell commits at the end of this turn, so at low rates it does not
+    // cost the event loop a second wake-up ten ms later.
+    if (!this.urgent && this.pending.length < LAZY_COMMIT_MAX && this.clock.now() - this.lastDispatchAt < LAZY_COMMIT_MS) {
       this.lazyTimer ??= setTimeout(() => {
         this.lazyTimer = undefined;
         this.dispatch();
@@ -385,6 +390,7 @@ export class MessageStore {
     const batch = this.pending;
     this.pending = [];
     this.urgent = false;
+    this.lastDispatchAt = this.clock.now();
     this.inFlight = batch;
     this.inFlightIds = this.queuedIds;
     this.queuedIds = new Map();
