@@ -90,3 +90,36 @@ test('a packet whose signature does not match its claimed sender is dropped and 
   await expect(page.getByTestId('dropped')).toHaveText('1');
   await ctx.close();
 });
+
+test('someone new shows under the name they give, until you keep them', async ({ browser }) => {
+  const url = relays[0]!.url;
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await createIdentity(page, url, 'Hana');
+  const r = parseInvite(await inviteLink(page));
+  if (!r.ok) throw new Error(r.error);
+  const hana = await importPublicKey(engine, r.invite.publicKey);
+  const ivo = await engine.generateKeyPair(false);
+  const postAs = async (content: string, name: string): Promise<void> => {
+    const { packet } = await sealPacket(engine, ivo, hana, { content, extra: { name } });
+    const res = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(packet) });
+    expect(res.status).toBe(202);
+  };
+  const conversation = page.getByTestId('conversation');
+  // Cleaned like an invite's name: no bidi overrides or control characters.
+  await postAs('Hi, we met at the conference', 'Ivo\u202e \u0007Novak');
+  await expect(conversation).toContainText('Ivo Novak', { timeout: 30_000 });
+  await expect(conversation).toContainText('New contact: check the safety code');
+  // Still unknown: a new name from them replaces the old.
+  await postAs('It is Ivo, with a new name', 'Ivo N.');
+  await expect(conversation).toContainText('Ivo N.', { timeout: 30_000 });
+  await conversation.click();
+  await expect(page.getByTestId('chat-name')).toHaveText('Ivo N.');
+  await page.getByRole('button', { name: 'Keep as contact' }).click();
+  await expect(page.getByText('Someone new wrote to you')).toHaveCount(0);
+  // Kept: the name is Hana's now, whatever they call themselves.
+  await postAs('Call me Admin', 'Admin');
+  await expect(page.getByText('Call me Admin')).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByTestId('chat-name')).toHaveText('Ivo N.');
+  await ctx.close();
+});

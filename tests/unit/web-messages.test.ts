@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { MessageRecord } from '../../web/lib/db/records.ts';
-import { dayLabel, laterState, mergeMessage, readReceipt, readSyncExtra, uuidV4 } from '../../web/lib/domain/messages.ts';
+import { claimedName, dayLabel, laterState, mergeMessage, readReceipt, readSyncExtra, uuidV4 } from '../../web/lib/domain/messages.ts';
 
 const m = (extra: Partial<MessageRecord> = {}): MessageRecord => ({
   contact: 'a'.repeat(64),
@@ -64,5 +64,14 @@ describe('uuidV4 (works without crypto.randomUUID)', () => {
     for (let i = 0; i < 200; i++) expect(uuidV4()).toMatch(re);
     expect(uuidV4(() => new Uint8Array(16).fill(255))).toBe('ffffffff-ffff-4fff-bfff-ffffffffffff');
     expect(uuidV4(() => new Uint8Array(16))).toBe('00000000-0000-4000-8000-000000000000');
+  });
+});
+
+describe('claimedName', () => {
+  it('takes a sender\'s name cleaned like an invite\'s, and nothing else', () => {
+    expect(claimedName({ name: '  Bob  ' })).toBe('Bob');
+    expect(claimedName({ name: 'Eve\u202egnp.exe\u0007' })).toBe('Evegnp.exe');
+    expect(claimedName({ name: 'x'.repeat(80) })).toBe('x'.repeat(64));
+    for (const extra of [undefined, {}, { name: '' }, { name: ' \u200b ' }, { name: 42 }, { name: ['Bob'] }, { name: 'y'.repeat(1001) }]) expect(claimedName(extra)).toBeUndefined();
   });
 });

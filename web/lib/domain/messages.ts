@@ -1,4 +1,5 @@
 import { DELIVERY_ORDER, type Delivery, type MessageRecord } from '../db/records.ts';
+import { cleanName } from './invite.ts';
 
 /**
  * Dedupe rule for a conversation: a (contact, uuid) pair is one message. A
@@ -39,6 +40,18 @@ export function readReceipt(extra: Record<string, unknown> | undefined): string[
   const ids = extra?.read;
   if (!Array.isArray(ids)) return [];
   return ids.slice(0, 100).filter((x): x is string => typeof x === 'string' && UUID.test(x));
+}
+
+/**
+ * The display name a text message's sender gives for themselves (the extra
+ * field `name`), cleaned like an invite's name; undefined when absent or
+ * empty after cleaning. It is their claim, not a fact: it only labels someone
+ * who wrote first and whom the user has not kept or named yet.
+ */
+export function claimedName(extra: Record<string, unknown> | undefined): string | undefined {
+  const n = extra?.name;
+  if (typeof n !== 'string' || n.length > 1000) return undefined;
+  return cleanName(n) || undefined;
 }
 
 /** Groups messages by calendar day for the conversation view. */

@@ -1,6 +1,6 @@
 import type { AppStore } from '../db/store.ts';
 import type { ContactRecord, MessageRecord, OutboxRecord } from '../db/records.ts';
-import { readReceipt, uuidV4 } from '../domain/messages.ts';
+import { claimedName, readReceipt, uuidV4 } from '../domain/messages.ts';
 import { bucketOfMessage } from '../domain/cover.ts';
 import { DropWatch } from '../domain/drop-watch.ts';
 import { newerThan, parseSync, pictureToBlob, syncExtra, type SyncOp } from '../domain/sync.ts';
@@ -15,6 +15,13 @@ import type { ServerManager } from './server-manager.ts';
 
 export type Connection = 'offline' | 'connecting' | 'live' | 'polling';
 
+/** Who this device is; `name` goes with every text message so someone new sees who wrote. */
+export interface Me {
+  publicKey: string;
+  fingerprint: string;
+  name?: string;
+}
+
 const POLL_LIVE_MS = 60_000;
 const POLL_FALLBACK_MS = 10_000;
 const SEEN_TTL_MS = 8 * 24 * 3600_000;
@@ -28,7 +35,7 @@ const MAX_PAGES = 20;
  */
 export class Messenger {
   connection: Connection = 'connecting';
-  #me: { publicKey: string; fingerprint: string } | undefined;
+  #me: Me | undefined;
   #ws: WebSocket | undefined;
   #wsUrl: string | undefined;
   #wsRetry = 0;
@@ -57,11 +64,16 @@ export class Messenger {
     private readonly now: () => number = Date.now,
   ) {}
 
-  start(me: { publicKey: string; fingerprint: string }): void {
-    this.#me = me;
+  start(me: Me): void {
+    this.#me = { ...me };
     this.#stopped = false;
     void this.store.pruneSeen(this.now() - SEEN_TTL_MS);
     void this.reconnect().then(() => this.flush(true));
+  }
+
+  /** The display name sent from now on. */
+  rename(name: string): void {
+    if (this.#me) this.#me.name = name;
   }
 
   stop(): void {
@@ -83,7 +95,7 @@ export class Messenger {
     const timestamp = new Date(this.now()).toISOString();
     const msg: MessageRecord = { contact: contact.id, uuid, dir: 'out', text, time: Date.parse(timestamp), storedAt: this.now(), state: 'queued' };
     const [toThem, toMe] = await Promise.all([
-      this.crypto.seal(contact.publicKey, { content: text, uuid, timestamp }),
+      this.crypto.seal(contact.publicKey, { content: text, uuid, timestamp, ...(me.name ? { extra: { name: me.name } } : {}) }),
       this.crypto.seal(me.publicKey, { content: text, uuid, timestamp, kind: 'sync', extra: { to: contact.publicKey } }),
     ]);
     await this.store.upsertMessage(msg);
@@ -430,7 +442,7 @@ export class Messenger {
     }
     if (msg.kind !== undefined && msg.kind !== 'text') return; // call signalling, cover traffic, …: other issues.
     if (msg.sender === me.publicKey) return;
-    const contact = await this.#contactFor(msg.sender, true);
+    const contact = await this.#contactFor(msg.sender, true, claimedName(msg.extra));
     await this.store.upsertMessage({ contact: contact.id, uuid: msg.uuid, dir: 'in', text: msg.content, time, storedAt: this.now(), state: 'delivered' });
     this.notify('messages', contact.id);
     this.notify('contacts');
@@ -477,15 +489,25 @@ export class Messenger {
     this.notify('counters');
   }
 
-  /** The contact for a key; someone new writing first becomes an "unknown" contact to review. */
-  async #contactFor(publicKey: string, incoming: boolean): Promise<ContactRecord> {
+  /**
+   * The contact for a key; someone new writing first becomes an "unknown"
+   * contact to review, labelled with the name they gave (`claimed`) until
+   * the user keeps or names them. A kept contact's name is the user's.
+   */
+  async #contactFor(publicKey: string, incoming: boolean, claimed?: string): Promise<ContactRecord> {
     const { fingerprint, safetyCode } = await this.crypto.fingerprint(publicKey);
     const existing = await this.store.contact(fingerprint);
-    if (existing) return existing;
+    if (existing) {
+      if (!existing.unknown || !claimed || claimed === existing.name) return existing;
+      const renamed = { ...existing, name: claimed, updatedAt: this.now() };
+      await this.store.putContact(renamed);
+      this.notify('contacts');
+      return renamed;
+    }
     const now = this.now();
     const c: ContactRecord = {
       id: fingerprint,
-      name: `Unknown ${safetyCode.slice(0, 11)}`,
+      name: (incoming && claimed) || `Unknown ${safetyCode.slice(0, 11)}`,
       publicKey,
       relays: [],
       createdAt: now,
@@ -498,7 +520,7 @@ export class Messenger {
     return c;
   }
 
-  #requireMe(): { publicKey: string; fingerprint: string } {
+  #requireMe(): Me {
     if (!this.#me) throw new Error('no identity');
     return this.#me;
   }

@@ -163,6 +163,7 @@ export class AppState {
     const { safetyCode: _s, ...p } = this.profile;
     await this.store.setSetting('profile', { ...p, name: n });
     this.profile = { ...this.profile, name: n };
+    this.#messenger?.rename(n);
   }
 
   exportBackup(passphrase: string): Promise<string> {
@@ -185,7 +186,7 @@ export class AppState {
     this.phase = 'ready';
     await Promise.all([this.#reloadContacts(), this.#reloadCounters()]);
     const p = this.profile!;
-    this.#messenger!.start({ publicKey: p.publicKey, fingerprint: p.fingerprint });
+    this.#messenger!.start({ publicKey: p.publicKey, fingerprint: p.fingerprint, name: p.name });
     const cover = this.#cover!;
     await cover.start();
     this.cover = cover.level;
