@@ -45,7 +45,8 @@ export function timestamp(o: Record<string, unknown>, key: string, field = key, 
 
 export const isoNow = (ms: number): string => new Date(ms).toISOString();
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** A lowercase UUID version 4 (message uuids, call ids). */
+export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 export function uuidV4(o: Record<string, unknown>, key: string, field = key): string {
   const v = str(o, key, 36, field);
   if (!UUID_RE.test(v)) throw new ProtocolError('bad_uuid', `${field}: must be a lowercase UUID v4`, field);

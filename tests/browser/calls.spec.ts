@@ -5,7 +5,7 @@ import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createIdentity, inviteLink, openChat, route, SHOTS } from './app.ts';
+import { createIdentity, exportBackup, importBackup, inviteLink, openChat, route, SHOTS } from './app.ts';
 import { freePort, startRelay, type Relay } from './relays.ts';
 
 /**
@@ -215,6 +215,44 @@ test('Alice gives up before Bob answers: a missed call for him', async () => {
   await expectEnded(alice, bob);
   await expect(entry(alice, 'cancelled', 'out')).toBeVisible();
   await expect(entry(bob, 'missed', 'in')).toBeVisible();
+});
+
+test('Bob on two devices: both ring; taken or refused on one, the other stops', async ({ browser }) => {
+  test.setTimeout(180_000);
+  await bob.goto(`${B}/#/`);
+  const backup = await exportBackup(bob);
+  const { ctx, page: bob2 } = await newUser(browser, 1100);
+  try {
+    await importBackup(bob2, A, backup, 'Bob');
+    // Alice reaches the second device through contact sync; only contacts can ring it.
+    await expect(bob2.getByTestId('conversation').filter({ hasText: 'Alice' })).toBeVisible({ timeout: 30_000 });
+    await alice.goto(`${A}/#/`);
+    await openChat(alice, 'Bob');
+    await bob.goto(`${B}/#/`);
+
+    await alice.getByRole('button', { name: 'Voice call Bob' }).click();
+    await expect(screen(bob)).toHaveAttribute('data-phase', 'incoming', { timeout: 30_000 });
+    await expect(screen(bob2)).toHaveAttribute('data-phase', 'incoming', { timeout: 30_000 });
+    await bob.getByRole('button', { name: 'Accept call from Alice' }).click();
+    await expectConnected(alice, bob);
+    await expectEnded(bob2);
+    await openChat(bob2, 'Alice');
+    // .last(): the backlog this device fetched at login can hold the earlier calls too.
+    await expect(entry(bob2, 'answered-elsewhere', 'in').last()).toHaveText(/Answered on another device/);
+    await alice.getByRole('button', { name: 'Hang up' }).click();
+    await expectEnded(alice, bob);
+
+    await alice.getByRole('button', { name: 'Voice call Bob' }).click();
+    await expect(screen(bob)).toHaveAttribute('data-phase', 'incoming', { timeout: 30_000 });
+    await expect(screen(bob2)).toHaveAttribute('data-phase', 'incoming', { timeout: 30_000 });
+    await bob2.getByRole('button', { name: 'Decline call from Alice' }).click();
+    await expectEnded(bob2, bob, alice);
+    await openChat(bob, 'Alice');
+    await expect(entry(bob, 'declined-elsewhere', 'in')).toHaveText(/Declined on another device/);
+    await expect(entry(alice, 'declined', 'out').last()).toBeVisible();
+  } finally {
+    await ctx.close();
+  }
 });
 
 test('hide my address: relay-only ICE through coturn', async () => {

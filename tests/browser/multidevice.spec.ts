@@ -1,6 +1,6 @@
 import { expect, test, type BrowserContext, type Page } from '@playwright/test';
 import { readFileSync } from 'node:fs';
-import { bubble, createIdentity, inviteLink, openChat, send } from './app.ts';
+import { bubble, createIdentity, exportBackup, importBackup, openChat, send } from './app.ts';
 import { addContact, newUser, settings } from './privacy-helpers.ts';
 import { freePort, startMesh, startRelay, type Relay } from './relays.ts';
 
@@ -12,23 +12,6 @@ import { freePort, startMesh, startRelay, type Relay } from './relays.ts';
  * (d) Client-side drop detection against the test-only dropping relay.
  */
 const errors: string[] = [];
-
-async function exportBackup(page: Page): Promise<string> {
-  await inviteLink(page); // opens the Me page
-  await page.getByLabel('Passphrase', { exact: true }).fill('correct horse battery');
-  await page.getByLabel('Repeat passphrase').fill('correct horse battery');
-  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download backup' }).click()]);
-  return readFileSync((await download.path())!, 'utf8');
-}
-
-async function importBackup(page: Page, base: string, text: string, name: string): Promise<void> {
-  await page.goto(base);
-  await page.getByRole('tab', { name: 'I have a key' }).click();
-  await page.getByLabel('Backup file or private key (PEM)').setInputFiles({ name: 'backup.json', mimeType: 'application/json', buffer: Buffer.from(text) });
-  await page.getByLabel('Backup passphrase').fill('correct horse battery');
-  await page.getByRole('button', { name: 'Log in with this key' }).click();
-  await expect(page.getByText(`Hello, ${name}`)).toBeVisible({ timeout: 30_000 });
-}
 
 /** The conversation as [direction, text] in order. */
 async function conversation(page: Page): Promise<string[]> {

@@ -47,6 +47,19 @@ describe('call state machine', () => {
     expect(run('in', 'incoming', [{ type: 'timeout' }]).outcome).toBe('missed');
   });
 
+  it('taken or refused on another of our devices: this one stops ringing and tells no one', () => {
+    expect(run('in', 'incoming', [{ type: 'elsewhere', answered: true }])).toEqual({ phase: 'ended', sent: [], outcome: 'answered-elsewhere' });
+    expect(run('in', 'incoming', [{ type: 'elsewhere', answered: false }])).toEqual({ phase: 'ended', sent: [], outcome: 'declined-elsewhere' });
+    // Only a ringing callee cares: once a call is under way here, or on the caller, it means nothing.
+    for (const p of ['outgoing', 'ringing', 'connecting', 'active', 'idle', 'ended'] as const)
+      for (const d of ['in', 'out'] as const) expect(step(p, d, { type: 'elsewhere', answered: true })).toBeUndefined();
+    // The same caller rang again while this call was still ringing: this one is missed, quietly.
+    expect(run('in', 'incoming', [{ type: 'superseded' }])).toEqual({ phase: 'ended', sent: [], outcome: 'missed' });
+    expect(step('active', 'in', { type: 'superseded' })).toBeUndefined();
+    expect(outcomeText('in', 'answered-elsewhere', 0)).toBe('Answered on another device');
+    expect(outcomeText('in', 'declined-elsewhere', 0)).toBe('Declined on another device');
+  });
+
   it('media that never connects fails the call and tells the other side', () => {
     expect(run('out', 'connecting', [{ type: 'timeout' }])).toEqual({ phase: 'ended', sent: ['hangup'], outcome: 'failed' });
     expect(run('in', 'incoming', [{ type: 'failed' }])).toEqual({ phase: 'ended', sent: ['decline'], outcome: 'failed' });
@@ -70,7 +83,13 @@ describe('call state machine', () => {
 
   it('every ending carries an outcome, and only endings do', () => {
     const phases: CallPhase[] = ['idle', 'outgoing', 'ringing', 'incoming', 'connecting', 'active', 'ended'];
-    const events: CallEvent[] = [...SIGNAL_TYPES.map(remote), ...(['accept', 'decline', 'hangup', 'timeout', 'connected', 'failed'] as const).map((type) => ({ type }))];
+    const events: CallEvent[] = [
+      ...SIGNAL_TYPES.map(remote),
+      ...(['accept', 'decline', 'hangup', 'timeout', 'connected', 'failed'] as const).map((type) => ({ type })),
+      { type: 'elsewhere', answered: true },
+      { type: 'elsewhere', answered: false },
+      { type: 'superseded' },
+    ];
     for (const p of phases)
       for (const d of ['in', 'out'] as const)
         for (const e of events) {

@@ -76,6 +76,8 @@ describe('sync messages', () => {
       { type: 'contact', key: KEY, name: 'Bob', at: 1, picture: 'data:image/jpeg;base64,/9j/AA==' },
       { type: 'contact', key: KEY2, name: 'Gone', at: 2, deleted: true },
       { type: 'read', key: KEY, upTo: 123 },
+      { type: 'call', call_id: '123e4567-e89b-42d3-a456-426614174000', answered: true },
+      { type: 'call', call_id: '123e4567-e89b-42d3-a456-426614174000', answered: false },
     ] as const;
     for (const op of ops) expect(parseSync(syncExtra(op))).toEqual(op);
     expect(parseSync({ to: 'short' })).toBeUndefined();
@@ -84,6 +86,9 @@ describe('sync messages', () => {
     expect(parseSync({ type: 'contact', key: KEY, name: 'x', at: 1, picture: `data:image/jpeg;base64,${'A'.repeat(7000)}` })).toBeUndefined();
     expect(parseSync({ type: 'read', key: KEY, upTo: -1 })).toBeUndefined();
     expect(parseSync({ type: 'wipe' })).toBeUndefined();
+    expect(parseSync({ type: 'call', call_id: '123E4567-E89B-42D3-A456-426614174000', answered: true })).toBeUndefined();
+    expect(parseSync({ type: 'call', call_id: '123e4567-e89b-42d3-a456-426614174000', answered: 'yes' })).toBeUndefined();
+    expect(parseSync({ type: 'call', answered: true })).toBeUndefined();
     expect(parseSync(undefined)).toBeUndefined();
   });
   it('last writer wins', () => {

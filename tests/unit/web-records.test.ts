@@ -13,6 +13,7 @@ describe('IndexedDB record validation', () => {
     expect(validContact(contact)).toBeTruthy();
     expect(validContact({ ...contact, picture: new Blob(['x']) })).toBeTruthy();
     expect(validMessage(message)).toBeTruthy();
+    for (const outcome of ['missed', 'answered-elsewhere', 'declined-elsewhere']) expect(validMessage({ ...message, call: { outcome } })).toBeTruthy();
     expect(validOutbox(outbox)).toBeTruthy();
     expect(validServer(server)).toBeTruthy();
     expect(validServer({ ...server, id: FP, load: 0.3, publicKey: 'K', keyChanged: true })).toBeTruthy();
@@ -29,6 +30,7 @@ describe('IndexedDB record validation', () => {
     ['message bad state', validMessage, { ...message, state: 'lost' }],
     ['message bad uuid', validMessage, { ...message, uuid: 'nope' }],
     ['message NaN time', validMessage, { ...message, time: NaN }],
+    ['message unknown call outcome', validMessage, { ...message, call: { outcome: 'teleported' } }],
     ['outbox packet missing', validOutbox, { ...outbox, packet: undefined }],
     ['outbox role', validOutbox, { ...outbox, role: 'other' }],
     ['server url scheme', validServer, { ...server, url: 'javascript:alert(1)' }],

@@ -10,6 +10,8 @@ export interface CallDeps {
   send(contact: ContactRecord, content: string): Promise<void>;
   record(entry: MessageRecord): Promise<void>;
   icePlan(): Promise<IcePlan>;
+  /** Tells our other devices (a self-addressed sync message) that this one took or refused the call, so they stop ringing. */
+  tellOtherDevices?(callId: string, answered: boolean): Promise<void>;
   now?: () => number;
 }
 
@@ -23,6 +25,8 @@ const TRICKLE_BATCH_MS = 400;
 /** ICE for calls we have not seen the offer of yet (packets can overtake each other in the mesh). */
 const MAX_EARLY_CALLS = 4;
 const ENDED_SHOW_MS = 1500;
+/** Calls another device of ours took or refused, remembered in case their offer reaches this one later. */
+const MAX_ELSEWHERE = 8;
 
 export interface CallStats {
   phase: CallPhase;
@@ -66,6 +70,8 @@ export class CallState {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #tick: ReturnType<typeof setInterval> | undefined;
   #ringer = new Ringer();
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity -- a private memo, never rendered
+  #elsewhere = new Map<string, boolean>();
   #policy: RTCIceTransportPolicy | undefined;
 
   constructor(private readonly deps: CallDeps) {}
@@ -141,6 +147,13 @@ export class CallState {
     for (const t of this.#local?.getAudioTracks() ?? []) t.enabled = !this.muted;
   }
 
+  /** Another device of ours accepted (or declined) call `callId`: stop ringing here, or never start. */
+  elsewhere(callId: string, answered: boolean): void {
+    if (this.#elsewhere.size >= MAX_ELSEWHERE) this.#elsewhere.delete(this.#elsewhere.keys().next().value!);
+    this.#elsewhere.set(callId, answered);
+    if (this.phase === 'incoming' && callId === this.#callId) this.#apply({ type: 'elsewhere', answered });
+  }
+
   // ------------------------------------------------------------- signals from the other side
 
   /** A sealed `kind: 'call'` message from a known contact, already verified by the worker. */
@@ -175,6 +188,17 @@ export class CallState {
 
   async #incoming(contact: ContactRecord, s: CallSignal, sentAt: number): Promise<void> {
     if (s.call_id === this.#callId) return;
+    const handled = this.#elsewhere.get(s.call_id);
+    if (handled !== undefined) return this.#record(contact, s.call_id, 'in', handled ? 'answered-elsewhere' : 'declined-elsewhere', 0, sentAt);
+    if (this.phase === 'incoming') {
+      // Only ringing, not in a call: never answer "busy", which would end the
+      // call for our other devices too. The same person calling again means
+      // they gave up on the old call (or it was settled on another device
+      // whose word has not reached us): ring for the new one. Someone else:
+      // a missed call, and the phone keeps ringing for the first.
+      if (contact.id !== this.contactId) return this.#record(contact, s.call_id, 'in', 'missed', 0, sentAt);
+      this.#apply({ type: 'superseded' });
+    }
     if (this.busy) {
       const glare = (this.phase === 'outgoing' || this.phase === 'ringing') && contact.id === this.contactId;
       if (!glare || keepOwnCall(this.#callId, s.call_id)) {
@@ -295,6 +319,9 @@ export class CallState {
   #apply(ev: CallEvent): void {
     const s = step(this.phase, this.direction, ev);
     if (!s) return;
+    // Taken or refused on this device: the others ringing for the same call stop.
+    if (this.phase === 'incoming' && (ev.type === 'accept' || ev.type === 'decline' || ev.type === 'hangup'))
+      void this.deps.tellOtherDevices?.(this.#callId, ev.type === 'accept').catch(() => {});
     if (s.send && s.send !== 'answer' && s.send !== 'offer') void this.#send({ call_id: this.#callId, type: s.send }).catch(() => {});
     this.phase = s.phase;
     if (s.phase !== 'incoming') this.#ringer.stop();

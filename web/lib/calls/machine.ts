@@ -9,7 +9,7 @@ import type { SignalType } from './signal.ts';
  */
 export type CallPhase = 'idle' | 'outgoing' | 'ringing' | 'incoming' | 'connecting' | 'active' | 'ended';
 export type Direction = 'in' | 'out';
-export type CallOutcome = 'completed' | 'missed' | 'declined' | 'busy' | 'cancelled' | 'no-answer' | 'failed';
+export type CallOutcome = 'completed' | 'missed' | 'declined' | 'busy' | 'cancelled' | 'no-answer' | 'failed' | 'answered-elsewhere' | 'declined-elsewhere';
 
 export type CallEvent =
   | { type: 'remote'; signal: SignalType }
@@ -18,7 +18,11 @@ export type CallEvent =
   | { type: 'hangup' }
   | { type: 'timeout' }
   | { type: 'connected' }
-  | { type: 'failed' };
+  | { type: 'failed' }
+  /** Another device of ours accepted or declined this call (a self-addressed sync message). */
+  | { type: 'elsewhere'; answered: boolean }
+  /** The same caller rang again with a new call while this one was still ringing. */
+  | { type: 'superseded' };
 
 export interface Step {
   phase: CallPhase;
@@ -48,6 +52,8 @@ export function step(phase: CallPhase, dir: Direction, ev: CallEvent): Step | un
     case 'incoming':
       if (dir !== 'in') return undefined;
       if (ev.type === 'accept') return { phase: 'connecting', send: 'answer' };
+      if (ev.type === 'elsewhere') return end(ev.answered ? 'answered-elsewhere' : 'declined-elsewhere');
+      if (ev.type === 'superseded') return end('missed');
       if (ev.type === 'decline' || ev.type === 'hangup') return end('declined', 'decline');
       if (remote === 'hangup') return end('missed');
       if (ev.type === 'timeout') return end('missed');
@@ -92,6 +98,10 @@ export function outcomeText(dir: Direction, outcome: CallOutcome, seconds: numbe
       return 'No answer';
     case 'failed':
       return 'Call failed';
+    case 'answered-elsewhere':
+      return 'Answered on another device';
+    case 'declined-elsewhere':
+      return 'Declined on another device';
   }
 }
 

@@ -3,6 +3,7 @@
  * content is JSON from another person's browser: untrusted, so every message
  * is checked here, once, before the call state machine sees it.
  */
+import { UUID_RE as UUID } from '$protocol/fields.ts';
 export const SIGNAL_TYPES = ['offer', 'answer', 'ice', 'hangup', 'decline', 'busy', 'ringing'] as const;
 export type SignalType = (typeof SIGNAL_TYPES)[number];
 
@@ -27,7 +28,6 @@ export const MAX_SDP_CHARS = 20_000;
 export const MAX_CANDIDATES = 40;
 export const MAX_CANDIDATE_CHARS = 512;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 type O = Record<string, unknown>;
 const isObj = (v: unknown): v is O => typeof v === 'object' && v !== null && !Array.isArray(v);
 

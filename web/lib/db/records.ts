@@ -3,6 +3,7 @@
  * is untrusted input too (another tab, an old version, a hand edit): every
  * record read goes through one of these before the app uses it.
  */
+import { UUID_RE as UUID } from '$protocol/fields.ts';
 export type Delivery = 'queued' | 'sent' | 'delivered' | 'read' | 'failed';
 export const DELIVERY_ORDER: Record<Delivery, number> = { failed: -1, queued: 0, sent: 1, delivered: 2, read: 3 };
 
@@ -37,7 +38,7 @@ export interface MessageRecord {
 }
 
 export interface CallEntry {
-  outcome: 'completed' | 'missed' | 'declined' | 'busy' | 'cancelled' | 'no-answer' | 'failed';
+  outcome: 'completed' | 'missed' | 'declined' | 'busy' | 'cancelled' | 'no-answer' | 'failed' | 'answered-elsewhere' | 'declined-elsewhere';
   /** Seconds connected (completed calls). */
   seconds?: number;
 }
@@ -94,7 +95,6 @@ const isStr = (v: unknown, max = 10_000): v is string => typeof v === 'string' &
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const optNum = (v: unknown): boolean => v === undefined || isNum(v);
 const HEX64 = /^[0-9a-f]{64}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const DELIVERIES = Object.keys(DELIVERY_ORDER);
 
 export function validContact(v: unknown): ContactRecord | undefined {
@@ -129,7 +129,7 @@ export function validOutbox(v: unknown): OutboxRecord | undefined {
   return v as unknown as OutboxRecord;
 }
 
-const CALL_OUTCOMES: CallEntry['outcome'][] = ['completed', 'missed', 'declined', 'busy', 'cancelled', 'no-answer', 'failed'];
+const CALL_OUTCOMES: CallEntry['outcome'][] = ['completed', 'missed', 'declined', 'busy', 'cancelled', 'no-answer', 'failed', 'answered-elsewhere', 'declined-elsewhere'];
 function validCallEntry(v: unknown): boolean {
   if (!isObj(v) || !CALL_OUTCOMES.includes(v.outcome as CallEntry['outcome'])) return false;
   return v.seconds === undefined || (isNum(v.seconds) && v.seconds >= 0);

@@ -1,5 +1,6 @@
 import { DELIVERY_ORDER, type Delivery, type MessageRecord } from '../db/records.ts';
 import { cleanName } from './invite.ts';
+import { UUID_RE as UUID } from '$protocol/fields.ts';
 
 /**
  * Dedupe rule for a conversation: a (contact, uuid) pair is one message. A
@@ -34,7 +35,6 @@ export function readSyncExtra(extra: Record<string, unknown> | undefined): SyncE
   return typeof to === 'string' && to.length === 392 ? { to } : undefined;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 /** A read receipt's content: the uuids it acknowledges (bounded). */
 export function readReceipt(extra: Record<string, unknown> | undefined): string[] {
   const ids = extra?.read;

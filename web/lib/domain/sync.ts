@@ -5,11 +5,15 @@
  *   {to}                                     the self-copy of a message we sent to `to`
  *   {type:'contact', key, name, picture?, at, deleted?}   a contact added, renamed, re-pictured or deleted
  *   {type:'read', key, upTo}                 we read the chat with `key` up to time `upTo`
+ *   {type:'call', call_id, answered}         we accepted (or declined) that incoming call here: others stop ringing
  */
+import { UUID_RE as UUID } from '$protocol/fields.ts';
+
 export type SyncOp =
   | { type: 'message'; to: string }
   | { type: 'contact'; key: string; name: string; picture?: string; at: number; deleted?: boolean }
-  | { type: 'read'; key: string; upTo: number };
+  | { type: 'read'; key: string; upTo: number }
+  | { type: 'call'; call_id: string; answered: boolean };
 
 /** A contact picture inside a sync message: a small JPEG/WebP data URL (keeps the packet in the 8 KB bucket). */
 export const MAX_SYNC_PICTURE = 6000;
@@ -33,6 +37,10 @@ export function parseSync(extra: Record<string, unknown> | undefined): SyncOp | 
   if (extra.type === 'read') {
     const { key, upTo } = extra;
     return isKey(key) && isTime(upTo) ? { type: 'read', key, upTo } : undefined;
+  }
+  if (extra.type === 'call') {
+    const { call_id, answered } = extra;
+    return typeof call_id === 'string' && UUID.test(call_id) && typeof answered === 'boolean' ? { type: 'call', call_id, answered } : undefined;
   }
   return undefined;
 }

@@ -55,6 +55,8 @@ export class Messenger {
   #dropTimer: ReturnType<typeof setTimeout> | undefined;
   /** Call signalling from a known contact (web/lib/calls validates the content). */
   onCall: ((contact: ContactRecord, content: string, sentAt: number) => void) | undefined;
+  /** Another of our devices took (or refused) an incoming call. */
+  onCallElsewhere: ((callId: string, answered: boolean) => void) | undefined;
 
   constructor(
     private readonly store: AppStore,
@@ -450,6 +452,7 @@ export class Messenger {
 
   /** A contact or read-state change made on another of our devices. */
   async #applySync(op: Exclude<SyncOp, { type: 'message' }>): Promise<void> {
+    if (op.type === 'call') return this.onCallElsewhere?.(op.call_id, op.answered);
     const me = this.#requireMe();
     if (op.key === me.publicKey) return;
     const { fingerprint } = await this.crypto.fingerprint(op.key);

@@ -58,6 +58,7 @@ export class AppState {
   readonly calls: CallState = new CallState({
     send: (c, content) => this.messenger.sendCall(c, content),
     record: (entry) => this.#recordCall(entry),
+    tellOtherDevices: (callId, answered) => this.messenger.sendSync({ type: 'call', call_id: callId, answered }),
     icePlan: async () => {
       const { tx, rx } = this.choice;
       const hide = (await this.store.getSetting('calls'))?.hideAddress ?? false;
@@ -118,6 +119,7 @@ export class AppState {
       this.#cover = this.#messenger.cover = new CoverTraffic(this.store, this.crypto, this.#servers);
       this.#cover.onSent = () => (this.coverSent = { ...this.#cover!.sent });
       this.#messenger.onCall = (contact, content, sentAt) => void this.calls.receive(contact, content, sentAt);
+      this.#messenger.onCallElsewhere = (callId, answered) => this.calls.elsewhere(callId, answered);
       this.engine = await this.crypto.engine();
       const [id, profile] = await Promise.all([this.crypto.identity(), this.store.getSetting('profile')]);
       await this.#servers.seed(this.#originIfRelay(), await this.#bundledRelays());
