@@ -3,6 +3,7 @@
 /// <reference lib="esnext" />
 /// <reference lib="webworker" />
 import { build, files, version } from '$service-worker';
+import { notificationRoute } from '$lib/domain/notify.ts';
 
 /**
  * App-shell cache: every built asset and static file is cached at install,
@@ -58,6 +59,23 @@ sw.addEventListener('fetch', (event) => {
       const hit = await cache.match(req);
       if (hit) return hit;
       return fetch(req);
+    })(),
+  );
+});
+
+// A notification clicked (web/lib/engine/notifier.ts): focus an open window of
+// the app and tell it which conversation to open, or open a new one there.
+sw.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  const open = notificationRoute(event.notification.data) ?? '#/';
+  event.waitUntil(
+    (async () => {
+      const windows = await sw.clients.matchAll({ type: 'window', includeUncontrolled: true });
+      const win = windows.find((w) => w.focused) ?? windows[0];
+      if (win) {
+        await win.focus();
+        win.postMessage({ type: 'open', open });
+      } else await sw.clients.openWindow(`${sw.registration.scope}${open}`);
     })(),
   );
 });

@@ -135,6 +135,38 @@ test('a second tab of the same user stays in step', async () => {
   await tab2.close();
 });
 
+test('notifications in the background: who wrote, and the text only when asked', async () => {
+  await actx.grantPermissions(['notifications'], { origin: A });
+  await alice.goto(`${A}/#/settings`);
+  await expect(alice.getByTestId('notify-preview')).toBeDisabled();
+  await alice.getByTestId('notify').check();
+  await expect(alice.getByTestId('notify-preview')).toBeEnabled();
+  // The page as the browser reports it when its tab is in the background.
+  const background = (on: boolean) =>
+    alice.evaluate((hidden) => {
+      if (hidden) Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+      else delete (document as unknown as Record<string, unknown>).visibilityState;
+      document.dispatchEvent(new Event('visibilitychange'));
+    }, on);
+  const shown = () => alice.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => `${n.title}: ${n.body}`));
+  await background(true);
+  await send(bob, 'Are you there?');
+  await expect.poll(shown, { timeout: 30_000 }).toEqual(['Bob: New message']);
+  await alice.getByTestId('notify-preview').check();
+  await send(bob, 'Still there?');
+  // One per conversation: the newer message replaces the older one.
+  await expect.poll(shown, { timeout: 30_000 }).toEqual(['Bob: Still there?']);
+  await background(false);
+  await alice.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).forEach((n) => n.close()));
+  // While she is looking, nothing is shown.
+  await send(bob, 'Looking now');
+  await expect(alice.getByTestId('conversation').filter({ hasText: 'Bob' })).toContainText('Looking now', { timeout: 30_000 });
+  expect(await shown()).toEqual([]);
+  await alice.getByTestId('notify').uncheck();
+  await expect(alice.getByTestId('notify-preview')).toBeDisabled();
+  await openChat(alice, 'Bob');
+});
+
 test('markup in a message is shown as text, never run', async () => {
   const evil = '<img src=x onerror="window.__pwned=1"><b>bold?</b>';
   await send(alice, evil);

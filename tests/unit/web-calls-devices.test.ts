@@ -17,6 +17,7 @@ function device() {
   const sent: { to: string; type: string; call: string }[] = [];
   const told: [string, boolean][] = [];
   const entries: MessageRecord[] = [];
+  const rings: string[] = [];
   const call = new CallState({
     send: async (c, content) => {
       const s = parseCallSignal(content)!;
@@ -25,10 +26,11 @@ function device() {
     record: async (e) => void entries.push(e),
     icePlan: async () => ({ servers: [], policy: 'all' }),
     tellOtherDevices: async (callId, answered) => void told.push([callId, answered]),
+    ringing: (c, on) => void rings.push(`${c.name} ${on ? 'on' : 'off'}`),
     now: () => NOW,
   });
   const outcomes = () => entries.map((e) => `${e.uuid.slice(-1)} ${e.call?.outcome}`);
-  return { call, sent, told, outcomes };
+  return { call, sent, told, outcomes, rings };
 }
 
 describe('a call on one of several devices', () => {
@@ -43,6 +45,8 @@ describe('a call on one of several devices', () => {
       expect(d.outcomes()).toEqual([`1 ${answered ? 'answered' : 'declined'}-elsewhere`]);
       expect(d.sent).toEqual([{ to: 'a1', type: 'ringing', call: id(1) }]);
       expect(d.told).toEqual([]);
+      // The app's background notification follows the ringing.
+      expect(d.rings).toEqual(['a1 on', 'a1 off']);
     }
   });
 
@@ -76,6 +80,7 @@ describe('a call on one of several devices', () => {
     await Promise.resolve();
     expect(d.outcomes().sort()).toEqual(['4 missed', '5 missed']);
     expect(d.sent.map((s) => `${s.type} ${s.call.slice(-1)}`)).toEqual(['ringing 4', 'ringing 6']);
+    expect(d.rings).toEqual(['a1 on', 'a1 off', 'a1 on']);
     expect(d.told).toEqual([]);
   });
 });

@@ -49,5 +49,8 @@ describe('IndexedDB record validation', () => {
     expect(settingValidators.cursors({ [FP]: 'c1', bad: 'c2', [FP.replace(/a/g, 'b')]: 5 })).toEqual({ [FP]: 'c1' });
     expect(settingValidators.choice({ at: 5, tx: 'http://a', rx: 7 })).toEqual({ at: 5, tx: 'http://a' });
     expect(settingValidators.choice('nope')).toBeUndefined();
+    expect(settingValidators.notify({ enabled: true, preview: false, extra: 1 })).toEqual({ enabled: true, preview: false });
+    expect(settingValidators.notify({ enabled: 'yes', preview: false })).toBeUndefined();
+    expect(settingValidators.notify({ enabled: true })).toBeUndefined();
   });
 });

@@ -12,6 +12,8 @@ export interface CallDeps {
   icePlan(): Promise<IcePlan>;
   /** Tells our other devices (a self-addressed sync message) that this one took or refused the call, so they stop ringing. */
   tellOtherDevices?(callId: string, answered: boolean): Promise<void>;
+  /** The phone starts (true) or stops (false) ringing for `contact`: the app's background notification. */
+  ringing?(contact: ContactRecord, on: boolean): void;
   now?: () => number;
 }
 
@@ -70,6 +72,8 @@ export class CallState {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #tick: ReturnType<typeof setInterval> | undefined;
   #ringer = new Ringer();
+  /** Whom the phone rings for now (told to deps.ringing when it stops). */
+  #ringingFor: ContactRecord | undefined;
   // eslint-disable-next-line svelte/prefer-svelte-reactivity -- a private memo, never rendered
   #elsewhere = new Map<string, boolean>();
   #policy: RTCIceTransportPolicy | undefined;
@@ -115,7 +119,7 @@ export class CallState {
   async accept(): Promise<void> {
     if (this.phase !== 'incoming' || !this.#offer) return;
     const id = this.#callId;
-    this.#ringer.stop();
+    this.#silence();
     this.#apply({ type: 'accept' });
     try {
       const pc = await this.#connection();
@@ -219,7 +223,7 @@ export class CallState {
     const early = this.#early.get(s.call_id);
     if (early) this.#pending.push(...early);
     this.#early.clear();
-    this.#ringer.start();
+    this.#ring();
     this.#arm(RING_MS, { type: 'timeout' });
     void this.#send({ call_id: s.call_id, type: 'ringing' }).catch(() => {});
   }
@@ -324,7 +328,7 @@ export class CallState {
       void this.deps.tellOtherDevices?.(this.#callId, ev.type === 'accept').catch(() => {});
     if (s.send && s.send !== 'answer' && s.send !== 'offer') void this.#send({ call_id: this.#callId, type: s.send }).catch(() => {});
     this.phase = s.phase;
-    if (s.phase !== 'incoming') this.#ringer.stop();
+    if (s.phase !== 'incoming') this.#silence();
     if (s.phase === 'active') {
       clearTimeout(this.#timer);
       this.#connectedAt = this.#now();
@@ -371,7 +375,7 @@ export class CallState {
     clearTimeout(this.#timer);
     clearInterval(this.#tick);
     clearTimeout(this.#batchTimer);
-    this.#ringer.stop();
+    this.#silence();
     this.#stopLocal();
     const pc = this.#pc;
     this.#pc = undefined;
@@ -402,6 +406,19 @@ export class CallState {
     this.#remoteSet = false;
     this.#pending = [];
     this.#policy = undefined;
+  }
+
+  #ring(): void {
+    this.#ringer.start();
+    this.#ringingFor = this.#contact;
+    if (this.#contact) this.deps.ringing?.(this.#contact, true);
+  }
+
+  #silence(): void {
+    this.#ringer.stop();
+    const c = this.#ringingFor;
+    this.#ringingFor = undefined;
+    if (c) this.deps.ringing?.(c, false);
   }
 
   #arm(ms: number, ev: CallEvent): void {

@@ -166,6 +166,8 @@ export interface Settings {
   cover: string;
   /** Dual proxy wanted (used when enough relays are known). */
   proxy: boolean;
+  /** System notifications while the app is in the background (domain/notify.ts). */
+  notify: { enabled: boolean; preview: boolean };
 }
 
 export const settingValidators: { [K in keyof Settings]: (v: unknown) => Settings[K] | undefined } = {
@@ -195,5 +197,9 @@ export const settingValidators: { [K in keyof Settings]: (v: unknown) => Setting
   calls(v) {
     if (!isObj(v) || typeof v.hideAddress !== 'boolean') return undefined;
     return { hideAddress: v.hideAddress };
+  },
+  notify(v) {
+    if (!isObj(v) || typeof v.enabled !== 'boolean' || typeof v.preview !== 'boolean') return undefined;
+    return { enabled: v.enabled, preview: v.preview };
   },
 };

@@ -55,6 +55,8 @@ export class Messenger {
   #dropTimer: ReturnType<typeof setTimeout> | undefined;
   /** Call signalling from a known contact (web/lib/calls validates the content). */
   onCall: ((contact: ContactRecord, content: string, sentAt: number) => void) | undefined;
+  /** A new text message from someone else was stored (for notifications). */
+  onIncoming: ((contact: ContactRecord, text: string) => void) | undefined;
   /** Another of our devices took (or refused) an incoming call. */
   onCallElsewhere: ((callId: string, answered: boolean) => void) | undefined;
 
@@ -445,7 +447,8 @@ export class Messenger {
     if (msg.kind !== undefined && msg.kind !== 'text') return; // call signalling, cover traffic, …: other issues.
     if (msg.sender === me.publicKey) return;
     const contact = await this.#contactFor(msg.sender, true, claimedName(msg.extra));
-    await this.store.upsertMessage({ contact: contact.id, uuid: msg.uuid, dir: 'in', text: msg.content, time, storedAt: this.now(), state: 'delivered' });
+    const res = await this.store.upsertMessage({ contact: contact.id, uuid: msg.uuid, dir: 'in', text: msg.content, time, storedAt: this.now(), state: 'delivered' });
+    if (res.inserted) this.onIncoming?.(contact, msg.content);
     this.notify('messages', contact.id);
     this.notify('contacts');
   }

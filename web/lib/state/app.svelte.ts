@@ -12,6 +12,8 @@ import { MAX_SYNC_PICTURE } from '../domain/sync.ts';
 import { thumbnailDataUrl } from '../domain/images.ts';
 import { CallState } from '../calls/call.svelte.ts';
 import { loadIcePlan } from '../calls/ice-config.ts';
+import { callNotification, messageNotification, NOTIFY_OFF, notificationRoute, type NotifySetting } from '../domain/notify.ts';
+import { Notifier } from '../engine/notifier.ts';
 import type { MessageRecord } from '../db/records.ts';
 
 export interface Profile {
@@ -54,11 +56,18 @@ export class AppState {
   unreadTotal = $derived(this.contacts.reduce((n, c) => n + c.unread, 0));
 
   readonly store = new AppStore();
+  readonly notifier = new Notifier(this.store);
+  /** System notifications in the background (Settings). */
+  notify = $state<NotifySetting>(NOTIFY_OFF);
   /** The voice call of this tab (web/lib/calls). */
   readonly calls: CallState = new CallState({
     send: (c, content) => this.messenger.sendCall(c, content),
     record: (entry) => this.#recordCall(entry),
     tellOtherDevices: (callId, answered) => this.messenger.sendSync({ type: 'call', call_id: callId, answered }),
+    ringing: (contact, on) => {
+      if (on) void this.notifier.show(callNotification(this.notifier.setting, Notifier.looking(), contact), false);
+      else void this.notifier.close(`call:${contact.id}`);
+    },
     icePlan: async () => {
       const { tx, rx } = this.choice;
       const hide = (await this.store.getSetting('calls'))?.hideAddress ?? false;
@@ -120,6 +129,13 @@ export class AppState {
       this.#cover.onSent = () => (this.coverSent = { ...this.#cover!.sent });
       this.#messenger.onCall = (contact, content, sentAt) => void this.calls.receive(contact, content, sentAt);
       this.#messenger.onCallElsewhere = (callId, answered) => this.calls.elsewhere(callId, answered);
+      this.#messenger.onIncoming = (contact, text) => void this.notifier.show(messageNotification(this.notifier.setting, Notifier.looking(), contact, text));
+      this.notify = await this.notifier.load();
+      // A notification clicked: the service worker focuses this window and names the conversation to open.
+      navigator.serviceWorker?.addEventListener('message', (e: MessageEvent) => {
+        const route = notificationRoute(e.data);
+        if (route) location.hash = route;
+      });
       this.engine = await this.crypto.engine();
       const [id, profile] = await Promise.all([this.crypto.identity(), this.store.getSetting('profile')]);
       await this.#servers.seed(this.#originIfRelay(), await this.#bundledRelays());
@@ -166,6 +182,14 @@ export class AppState {
     await this.store.setSetting('profile', { ...p, name: n });
     this.profile = { ...this.profile, name: n };
     this.#messenger?.rename(n);
+  }
+
+  /** Turns background notifications on or off (asking the browser first); false when the browser refuses. */
+  async setNotify(s: NotifySetting): Promise<boolean> {
+    if (s.enabled && (await Notifier.ask()) !== 'granted') return false;
+    await this.notifier.save(s);
+    this.notify = s;
+    return true;
   }
 
   exportBackup(passphrase: string): Promise<string> {
