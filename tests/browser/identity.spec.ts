@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { webCryptoEngine as engine } from '../../protocol/crypto/webcrypto.ts';
 import { encodePublicKey, importPublicKey, sealPacket, toPem } from '../../protocol/index.ts';
 import { parseInvite } from '../../web/lib/domain/invite.ts';
-import { createIdentity, inviteLink } from './app.ts';
+import { bubble, createIdentity, inviteLink } from './app.ts';
 import { startMesh, type Relay } from './relays.ts';
 
 let relays: Relay[] = [];
@@ -119,7 +119,7 @@ test('someone new shows under the name they give, until you keep them', async ({
   await expect(page.getByText('Someone new wrote to you')).toHaveCount(0);
   // Kept: the name is Hana's now, whatever they call themselves.
   await postAs('Call me Admin', 'Admin');
-  await expect(page.getByText('Call me Admin')).toBeVisible({ timeout: 30_000 });
+  await expect(bubble(page, 'Call me Admin', 'in')).toBeVisible({ timeout: 30_000 });
   await expect(page.getByTestId('chat-name')).toHaveText('Ivo N.');
   await ctx.close();
 });
