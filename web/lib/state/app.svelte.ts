@@ -65,7 +65,7 @@ export class AppState {
     record: (entry) => this.#recordCall(entry),
     tellOtherDevices: (callId, answered) => this.messenger.sendSync({ type: 'call', call_id: callId, answered }),
     ringing: (contact, on) => {
-      if (on) void this.notifier.show(callNotification(this.notifier.setting, Notifier.looking(), contact), false);
+      if (on) void this.notifier.load().then((s) => this.notifier.show(callNotification(s, Notifier.looking(), contact), false));
       else void this.notifier.close(`call:${contact.id}`);
     },
     icePlan: async () => {
@@ -129,7 +129,9 @@ export class AppState {
       this.#cover.onSent = () => (this.coverSent = { ...this.#cover!.sent });
       this.#messenger.onCall = (contact, content, sentAt) => void this.calls.receive(contact, content, sentAt);
       this.#messenger.onCallElsewhere = (callId, answered) => this.calls.elsewhere(callId, answered);
-      this.#messenger.onIncoming = (contact, text) => void this.notifier.show(messageNotification(this.notifier.setting, Notifier.looking(), contact, text));
+      // The setting is read again each time: another tab may have changed it.
+      this.#messenger.onIncoming = (contact, text) =>
+        void this.notifier.load().then((s) => this.notifier.show(messageNotification(s, Notifier.looking(), contact, text)));
       this.notify = await this.notifier.load();
       // A notification clicked: the service worker focuses this window and names the conversation to open.
       navigator.serviceWorker?.addEventListener('message', (e: MessageEvent) => {
