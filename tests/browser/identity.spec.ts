@@ -1,4 +1,4 @@
-import { expect, test } from '@playwright/test';
+import { expect, test, type Browser } from '@playwright/test';
 import { readFileSync } from 'node:fs';
 import { webCryptoEngine as engine } from '../../protocol/crypto/webcrypto.ts';
 import { encodePublicKey, importPublicKey, sealPacket, toPem } from '../../protocol/index.ts';
@@ -62,16 +62,21 @@ test('log in with a PKCS#8 PEM private key', async ({ browser }) => {
   await ctx.close();
 });
 
-test('a packet whose signature does not match its claimed sender is dropped and counted, never shown', async ({ browser }) => {
+/** A fresh user of the app, and their public key as a test that writes to them from outside the app needs it. */
+async function someoneToWriteTo(browser: Browser, name: string) {
   const url = relays[0]!.url;
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
-  await createIdentity(page, url, 'Gina');
+  await createIdentity(page, url, name);
   const r = parseInvite(await inviteLink(page));
   if (!r.ok) throw new Error(r.error);
+  return { url, ctx, page, key: await importPublicKey(engine, r.invite.publicKey) };
+}
+
+test('a packet whose signature does not match its claimed sender is dropped and counted, never shown', async ({ browser }) => {
+  const { url, ctx, page, key: gina } = await someoneToWriteTo(browser, 'Gina');
   // Mallory writes as "Alice": Alice's key in the sender field, Mallory's signature.
   const [alice, mallory] = [await engine.generateKeyPair(false), await engine.generateKeyPair(false)];
-  const gina = await importPublicKey(engine, r.invite.publicKey);
   const { packet } = await sealPacket(engine, { privateKey: mallory.privateKey, publicKey: alice.publicKey }, gina, { content: 'I am Alice, trust me' });
   const res = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(packet) });
   expect(res.status).toBe(202);
@@ -92,13 +97,7 @@ test('a packet whose signature does not match its claimed sender is dropped and 
 });
 
 test('someone new shows under the name they give, until you keep them', async ({ browser }) => {
-  const url = relays[0]!.url;
-  const ctx = await browser.newContext();
-  const page = await ctx.newPage();
-  await createIdentity(page, url, 'Hana');
-  const r = parseInvite(await inviteLink(page));
-  if (!r.ok) throw new Error(r.error);
-  const hana = await importPublicKey(engine, r.invite.publicKey);
+  const { url, ctx, page, key: hana } = await someoneToWriteTo(browser, 'Hana');
   const ivo = await engine.generateKeyPair(false);
   const postAs = async (content: string, name: string): Promise<void> => {
     const { packet } = await sealPacket(engine, ivo, hana, { content, extra: { name } });

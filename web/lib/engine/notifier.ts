@@ -7,18 +7,15 @@ import { NOTIFY_OFF, type NotificationText, type NotifySetting } from '../domain
  * app and open the conversation even from a minimised window.
  */
 export class Notifier {
-  setting: NotifySetting = NOTIFY_OFF;
-
   constructor(private readonly store: AppStore) {}
 
+  /** Read from the store each time it is needed: another tab may have changed it. */
   async load(): Promise<NotifySetting> {
-    this.setting = (await this.store.getSetting('notify')) ?? NOTIFY_OFF;
-    return this.setting;
+    return (await this.store.getSetting('notify')) ?? NOTIFY_OFF;
   }
 
-  async save(s: NotifySetting): Promise<void> {
-    this.setting = s;
-    await this.store.setSetting('notify', s);
+  save(s: NotifySetting): Promise<void> {
+    return this.store.setSetting('notify', s);
   }
 
   /** The browser's permission: 'unsupported' where there is no Notification API. */
