@@ -14,27 +14,34 @@ interface Conn {
  * CPU per request than the relay under test and, on 2 cores, its own event
  * loop stalls showed up as "push latency".
  *
- * Like a browser, it replaces a keep-alive connection the server closed (uWS
- * closes idle ones after 10 s) and sends a request that was on it again;
- * relays dedupe by packet id, so that is safe. Without this, a request written
- * to a connection closing underneath was silently lost.
+ * Like a browser, it lets a keep-alive connection the server closed (uWS
+ * closes idle ones after 10 s) go, opens a new one only when a request finds
+ * none idle, and sends a request that was on a closing connection again;
+ * relays dedupe by packet id, so that is safe. Without the resend, a request
+ * written to a connection closing underneath was silently lost. Replacing
+ * closed connections at once instead made a storm: the pool, opened together
+ * and mostly idle (the idle stack is last-in first-out, so a few connections
+ * carry the load), closed together every 10 s and all reconnected in the
+ * middle of the measurement.
  */
 export class RawPoster {
   private readonly idle: Conn[] = [];
   private readonly queue: string[] = [];
   private readonly all = new Set<Conn>();
+  /** Connections being opened on demand. */
+  private opening = 0;
   private closing = false;
   ok = 0;
   bad = 0;
-  /** Connections the server closed (and that were replaced). */
+  /** Connections the server closed (new ones are opened when needed). */
   reconnects = 0;
   /** Answers other than 202, by status. */
   readonly statuses = new Map<number, number>();
-  private constructor(private readonly host: string, private readonly port: number) {}
+  private constructor(private readonly host: string, private readonly port: number, private readonly max: number) {}
 
   static async open(url: string, count: number): Promise<RawPoster> {
     const u = new URL(url);
-    const p = new RawPoster(u.hostname, Number(u.port));
+    const p = new RawPoster(u.hostname, Number(u.port), count);
     for (let i = 0; i < count; i++) p.idle.push(await p.connect());
     return p;
   }
@@ -69,16 +76,30 @@ export class RawPoster {
     });
   }
 
-  /** A connection closed: forget it, and send what was on it again on a new one. */
+  /** A connection closed: forget it, and send what was on it again. */
   private lost(c: Conn): void {
     if (!this.all.delete(c) || this.closing) return;
     const i = this.idle.indexOf(c);
     if (i >= 0) this.idle.splice(i, 1);
-    if (c.inflight !== undefined) this.queue.unshift(c.inflight);
     this.reconnects++;
+    if (c.inflight === undefined) return;
+    this.queue.unshift(c.inflight);
+    this.more();
+  }
+
+  /** Opens a connection for queued requests when none is idle, up to the pool size. */
+  private more(): void {
+    if (this.queue.length <= this.opening || this.all.size >= this.max) return;
+    this.opening++;
     this.connect().then(
-      (fresh) => this.next(fresh),
-      () => this.bad++,
+      (fresh) => {
+        this.opening--;
+        this.next(fresh);
+      },
+      () => {
+        this.opening--;
+        this.bad++;
+      },
     );
   }
 
@@ -96,6 +117,7 @@ export class RawPoster {
     this.queue.push(`POST ${path} HTTP/1.1\r\nHost: ${this.host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     const c = this.idle.pop();
     if (c) this.next(c);
+    else this.more();
   }
 
   /** Resolves once `n` answers have come in (or after `ms`). */

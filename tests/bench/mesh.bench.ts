@@ -207,7 +207,7 @@ async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
   const after = await t.scrape?.();
   ws.close();
   poster.close();
-  if (poster.reconnects) console.log(`${mode} ${rate}/s: the load generator replaced ${poster.reconnects} keep-alive connection(s) the relay closed when idle (requests on them were sent again)`);
+  if (poster.reconnects) console.log(`${mode} ${rate}/s: the relay closed ${poster.reconnects} idle keep-alive connection(s) of the load generator's (requests caught on one were sent again)`);
   if (poster.statuses.size) console.log(`${mode}: refused POSTs by status: ${JSON.stringify(Object.fromEntries(poster.statuses))}`);
   if (timeline) writeFileSync(`${process.env.MESH_BENCH_DUMP}-${mode}-${rate}.txt`, `${timeline.join('\n')}\n`);
   const perRelayMsg = (x: number): number => x / (RELAYS - 1) / sent;
