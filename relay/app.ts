@@ -14,6 +14,7 @@ import type { Logger } from './log.ts';
 import { RelayMetrics } from './metrics.ts';
 import { RateLimiter } from './ratelimit.ts';
 import { infoRoutes } from './routes/info.ts';
+import { LongPolls } from './routes/long-poll.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { StaticSite } from './routes/static.ts';
 import { PushHub } from './routes/subscribe.ts';
@@ -67,6 +68,8 @@ export class Relay {
   readonly http: HttpLayer;
   readonly ingestor: Ingestor;
   readonly push: PushHub;
+  /** Retrievals held until a message arrives (GET /v1/messages?wait=). */
+  readonly longPolls: LongPolls;
   readonly metrics: RelayMetrics;
   readonly loadMeter: LoadMeter;
   /** Dual-proxy forwarding; the mesh reports its links through setPeerLinks. */
@@ -91,11 +94,14 @@ export class Relay {
   ) {
     this.startedAt = performance.now();
     let push: PushHub | undefined;
-    this.loadMeter = new LoadMeter(() => push?.size ?? 0, config.maxSubscribers, () => store.queueDepth, MAX_INGEST_QUEUE);
+    // A held retrieval is a subscriber by other means: both count toward the load and share the bound.
+    const longPolls = (this.longPolls = new LongPolls(config.maxSubscribers));
+    this.loadMeter = new LoadMeter(() => (push?.size ?? 0) + longPolls.size, config.maxSubscribers, () => store.queueDepth, MAX_INGEST_QUEUE);
     this.metrics = new RelayMetrics({
       stored: () => store.count(),
       bytes: () => store.storedBytes(),
       subscribers: () => push?.size ?? 0,
+      longPolls: () => longPolls.size,
       load: () => this.loadMeter.value(),
     });
     this.ingestor = new Ingestor(store, this.metrics, log, MAX_INGEST_QUEUE);
@@ -131,7 +137,8 @@ export class Relay {
 
   private routes(): void {
     const { app, http } = this;
-    messageRoutes(app, http, { ingestor: this.ingestor, store: this.store, auth: this.auth });
+    this.ingestor.onAccepted((m) => this.longPolls.wake(m.packet.recipient));
+    messageRoutes(app, http, { ingestor: this.ingestor, store: this.store, auth: this.auth, longPolls: this.longPolls });
     this.push.register(app, http, this.ingestor);
     const { turnUrls, turnSecret } = this.config;
     const turn = turnUrls && turnSecret ? () => makeTurnCredentials({ secret: turnSecret, urls: turnUrls, now: this.clock.now() }) : undefined;
@@ -140,6 +147,7 @@ export class Relay {
       ingestor: this.ingestor,
       store: this.store,
       auth: this.auth,
+      longPolls: this.longPolls,
       status: () => this.status(),
       directory: this.directory,
       log: this.log,
@@ -225,6 +233,7 @@ export class Relay {
       turn: Boolean(this.config.turnUrls && this.config.turnSecret),
       messages: this.store.count(),
       subscribers: this.push.size,
+      long_polls: this.longPolls.size,
     };
     for (const [k, fn] of this.statusExtras) out[k] = fn();
     return out;
@@ -257,6 +266,7 @@ export class Relay {
       if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = undefined;
       this.push.closeAll();
+      this.longPolls.close();
       // Commits what is queued (answering those clients), then closes the database.
       await this.store.close();
       await new Promise((r) => setImmediate(r));

@@ -57,7 +57,7 @@ export const OPTIONS: OptionSpec[] = [
   { flag: 'static', env: 'RELAY_STATIC', arg: 'DIR', def: './build', help: 'PWA build to serve at / (skipped when missing)' },
   { flag: 'rate-limit', env: 'RELAY_RATE_LIMIT', arg: 'N', def: '50', help: 'API requests per second per client address (0 = unlimited)' },
   { flag: 'rate-burst', env: 'RELAY_RATE_BURST', arg: 'N', def: '200', help: 'burst size of the per-address token bucket' },
-  { flag: 'max-subscribers', env: 'RELAY_MAX_SUBSCRIBERS', arg: 'N', def: '10000', help: 'most concurrent /v1/subscribe WebSockets' },
+  { flag: 'max-subscribers', env: 'RELAY_MAX_SUBSCRIBERS', arg: 'N', def: '10000', help: 'most concurrent /v1/subscribe WebSockets and held retrievals (GET /v1/messages?wait=)' },
   { flag: 'body-timeout', env: 'RELAY_BODY_TIMEOUT', arg: 'DURATION', def: '10s', help: 'longest time a request body may take to arrive' },
   { flag: 'sync', env: 'RELAY_SYNC', arg: 'MODE', def: 'full', help: 'full: fsync each group commit; normal: survive process crashes only' },
   ...MESH_OPTIONS,

@@ -62,6 +62,7 @@ export class RelayMetrics {
   readonly stored: client.Gauge;
   readonly storedBytes: client.Gauge;
   readonly subscribers: client.Gauge;
+  readonly longPolls: client.Gauge;
   readonly pushed: Tally;
   readonly subscriberDrops: client.Counter<'reason'>;
   readonly load: client.Gauge;
@@ -69,7 +70,7 @@ export class RelayMetrics {
   readonly accepted: { client: Tally; peer: Tally };
   readonly duplicate: { client: Tally; peer: Tally };
 
-  constructor(sources: { stored: () => number; bytes: () => number; subscribers: () => number; load: () => number }) {
+  constructor(sources: { stored: () => number; bytes: () => number; subscribers: () => number; longPolls: () => number; load: () => number }) {
     const r = [this.registry];
     // Includes the event-loop lag (relay_process_nodejs_eventloop_lag_{p50,p90,p99,max}_seconds).
     // Its sampling timer wakes the loop every `precision` ms, idle or not: at
@@ -87,6 +88,7 @@ export class RelayMetrics {
     this.stored = new client.Gauge({ name: 'relay_messages_stored', help: 'Messages held (not expired or deleted)', registers: r, collect() { this.set(sources.stored()); } });
     this.storedBytes = new client.Gauge({ name: 'relay_messages_stored_bytes', help: 'Payload bytes of messages held', registers: r, collect() { this.set(sources.bytes()); } });
     this.subscribers = new client.Gauge({ name: 'relay_push_subscribers', help: 'Open /v1/subscribe WebSockets', registers: r, collect() { this.set(sources.subscribers()); } });
+    this.longPolls = new client.Gauge({ name: 'relay_long_polls', help: 'Retrievals held until a message arrives (GET /v1/messages?wait=)', registers: r, collect() { this.set(sources.longPolls()); } });
     this.pushed = new TalliedCounter({ name: 'relay_push_messages_total', help: 'Messages pushed to subscribers', registers: r }).tally();
     this.subscriberDrops = new client.Counter({ name: 'relay_push_disconnects_total', help: 'Subscribers disconnected by the relay, by reason', labelNames: ['reason'], registers: r });
     this.load = new client.Gauge({ name: 'relay_load', help: 'The load figure /v1/status reports (0..1)', registers: r, collect() { this.set(sources.load()); } });

@@ -31,7 +31,7 @@ export async function runForwarded(d: DestinationDeps, req: P.ForwardRequest, is
   const route = `${req.method} ${path}`;
   switch (route) {
     case 'GET /v1/messages':
-      return getPage(d, { header: req.retrieval ?? '', after: query.get('after') ?? '', limit: query.get('limit') ?? '' }, FORWARD_PAGE_BYTES, isOpen);
+      return getPage(d, { header: req.retrieval ?? '', after: query.get('after') ?? '', limit: query.get('limit') ?? '', wait: query.get('wait') ?? '' }, FORWARD_PAGE_BYTES, isOpen);
     case 'POST /v1/messages':
       return postMessageAsync(d, req.body);
     case 'DELETE /v1/messages':

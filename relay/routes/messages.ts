@@ -5,6 +5,7 @@ import { RelayError } from '../errors.ts';
 import type { Exchange, HttpLayer } from '../http.ts';
 import type { Ingestor } from '../ingest.ts';
 import type { MessageStore } from '../store/store.ts';
+import { type LongPolls, MAX_WAIT_S } from './long-poll.ts';
 import { decodeCursor, messageJson, pageJsonParts } from '../wire.ts';
 
 export const MAX_PAGE = 500;
@@ -38,6 +39,7 @@ export interface MessageDeps {
   ingestor: Ingestor;
   store: MessageStore;
   auth: RetrievalAuth;
+  longPolls: LongPolls;
 }
 
 export const bodyValue = (body: unknown): unknown => (body instanceof RawJson ? JSON.parse(body.text) : body);
@@ -54,6 +56,12 @@ function parseLimit(text: string): number {
   if (text === '') return DEFAULT_PAGE;
   if (!/^\d{1,4}$/.test(text) || Number(text) < 1 || Number(text) > MAX_PAGE)
     throw new RelayError('bad_limit', `limit: a whole number from 1 to ${MAX_PAGE}`);
+  return Number(text);
+}
+
+function parseWait(text: string): number {
+  if (text === '') return 0;
+  if (!/^\d{1,2}$/.test(text) || Number(text) > MAX_WAIT_S) throw new RelayError('bad_wait', `wait: a whole number of seconds from 0 to ${MAX_WAIT_S}`);
   return Number(text);
 }
 
@@ -84,19 +92,29 @@ export const postMessageAsync = (d: MessageDeps, json: unknown): Promise<Outcome
  * cursor. `maxBytes` bounds the page JSON (forwarded pages must fit the
  * largest sealed response bucket): messages that do not fit are left for the
  * next page (`more: true`, cursor at the last one included).
+ * With `wait` (seconds), an empty page is held until a message for the key
+ * is accepted or the wait runs out (long-poll.ts).
  * `isOpen` false (the asker went away) skips the read.
  */
 export async function getPage(
   d: MessageDeps,
-  query: { header: string; after: string; limit: string },
+  query: { header: string; after: string; limit: string; wait?: string },
   maxBytes = Infinity,
   isOpen: () => boolean = () => true,
 ): Promise<Outcome | undefined> {
   const after = parseCursor(query.after);
   const limit = parseLimit(query.limit);
+  const wait = parseWait(query.wait ?? '');
   const p = await d.auth.header(query.header);
   if (!isOpen()) return undefined;
-  const { messages, more } = d.store.page(p.public_key, after, limit);
+  let { messages, more } = d.store.page(p.public_key, after, limit);
+  if (messages.length === 0 && wait > 0) {
+    // No await between the read and registering: a message accepted meanwhile would be missed.
+    if (await d.longPolls.wait(p.public_key, wait * 1000)) {
+      if (!isOpen()) return undefined;
+      ({ messages, more } = d.store.page(p.public_key, after, limit));
+    } else if (!isOpen()) return undefined;
+  }
   if (maxBytes === Infinity) {
     const cursor = messages.length ? messages[messages.length - 1]!.seq : after;
     return { status: 200, body: new RawJson(pageJsonParts(messages, cursor, more)) };
@@ -171,7 +189,7 @@ export function messageRoutes(app: TemplatedApp, http: HttpLayer, deps: MessageD
   app.get(
     '/v1/messages',
     http.handler('get_messages', true, (ex, req) => {
-      const query = { header: req.getHeader('x-retrieval'), after: req.getQuery('after') ?? '', limit: req.getQuery('limit') ?? '' };
+      const query = { header: req.getHeader('x-retrieval'), after: req.getQuery('after') ?? '', limit: req.getQuery('limit') ?? '', wait: req.getQuery('wait') ?? '' };
       run(ex, async () => sendOutcome(ex, await getPage(deps, query, Infinity, () => ex.open)));
     }),
   );

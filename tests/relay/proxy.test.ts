@@ -187,6 +187,18 @@ describe('dual proxy', () => {
     expect(recorded(C)).toContainEqual({ route: 'forward', remote_address: CLIENT });
   });
 
+  it('holds a retrieval through the proxy until the message arrives through the mesh (long poll)', async () => {
+    const [dB, dD] = await Promise.all([descriptorOf(A, B.id), descriptorOf(C, D.id)]);
+    const erin = await keyPair();
+    const held = viaProxy(C, dD, { method: 'GET', path: '/v1/messages?limit=200&wait=10', retrieval: await retrievalHeader(erin, D.id) });
+    await until(async () => (await status(D)).long_polls === 1, 10_000, 'D to hold the retrieval');
+    const packet = await sealed(alice, erin, 'woken');
+    expect((await viaProxy(A, dB, { method: 'POST', path: '/v1/messages', body: packet })).status).toBe(202);
+    const r = await held;
+    expect(r.status).toBe(200);
+    expect(r.body.messages.map((m: Json) => m.id)).toEqual([await idOf(packet)]);
+  });
+
   it('the proxy learns neither the recipient nor the content', async () => {
     const dB = await descriptorOf(A, B.id);
     const marker = `secret-${Date.now()}`;
