@@ -22,6 +22,8 @@ export class CoverTraffic {
   #running = false;
   #visible = true;
   #realWaiting: (() => void) | undefined;
+  /** The `wait` real retrievals use now (Messenger.pollWait), so a fake one has the same query. */
+  pollWait: () => number = () => 0;
 
   constructor(
     private readonly store: AppStore,
@@ -121,6 +123,6 @@ export class CoverTraffic {
     const { header } = await this.crypto.signCoverRetrieval(id);
     this.sent.get++;
     this.onSent?.();
-    await getMessages(rx, header, cursor, 200, await this.servers.via('rx'));
+    await getMessages(rx, header, cursor, 200, await this.servers.via('rx'), this.pollWait());
   }
 }

@@ -24,6 +24,15 @@ export interface Me {
 
 const POLL_LIVE_MS = 60_000;
 const POLL_FALLBACK_MS = 10_000;
+/**
+ * Seconds the RX relay may hold a retrieval that finds nothing (long poll,
+ * PROTOCOL.md §6) when no WebSocket is open to it: always through the dual
+ * proxy, where a WebSocket cannot go. A message then arrives within
+ * milliseconds instead of at the next 10 s poll.
+ */
+export const LONG_POLL_S = 10;
+/** Between held polls that brought messages: never a tight loop, whatever a relay answers. */
+const REPOLL_MS = 100;
 const SEEN_TTL_MS = 8 * 24 * 3600_000;
 const MAX_PAGES = 20;
 
@@ -40,6 +49,9 @@ export class Messenger {
   #wsUrl: string | undefined;
   #wsRetry = 0;
   #pollTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A retrieval is under way (perhaps held for LONG_POLL_S); another asked for meanwhile runs right after it. */
+  #polling = false;
+  #pollAgain = false;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #flushing: Promise<void> | undefined;
   #flushAgain = false;
@@ -275,11 +287,12 @@ export class Messenger {
       this.#schedulePoll(POLL_FALLBACK_MS);
       return;
     }
-    // Dual proxy: a WebSocket cannot go through the proxy, so RX is polled through it instead.
+    // Dual proxy: a WebSocket cannot go through the proxy, so RX is long-polled through it instead.
+    // Not awaited: a held poll may take LONG_POLL_S, and the outbox flush waits for reconnect().
     if (this.servers.choice.rxProxy) {
       this.#closeWs();
-      this.#setConnection('polling');
-      await this.poll();
+      if (this.connection !== 'live') this.#setConnection('polling');
+      void this.poll();
       return;
     }
     // #wsUrl is set synchronously when a socket starts opening, so concurrent
@@ -288,7 +301,16 @@ export class Messenger {
       this.#closeWs();
       await this.#openWs(rx);
     }
-    await this.poll();
+    void this.poll();
+  }
+
+  /**
+   * The `wait` of a retrieval now, real or fake (cover traffic asks the same,
+   * so both have one shape): held when no WebSocket is open or opening to the
+   * RX relay, not held while one is (the poll is then only a backstop).
+   */
+  pollWait(): number {
+    return this.servers.choice.rxProxy || !this.#wsUrl ? LONG_POLL_S : 0;
   }
 
   async #openWs(rx: string): Promise<void> {
@@ -346,23 +368,65 @@ export class Messenger {
     ws?.close();
   }
 
-  /** Pulls everything after our cursor from the RX relay; also the fallback when the socket is down. */
+  /**
+   * Pulls everything after our cursor from the RX relay, then schedules the
+   * next retrieval: at once after a held one (long poll), 60 s later while
+   * the WebSocket is live (a backstop), 10 s later otherwise. Resolves when
+   * this round is done, which may be LONG_POLL_S later.
+   */
   async poll(): Promise<void> {
     clearTimeout(this.#pollTimer);
-    const rx = this.servers.choice.rx;
+    if (this.#polling) {
+      this.#pollAgain = true;
+      return;
+    }
+    this.#polling = true;
+    let next = POLL_FALLBACK_MS;
     try {
-      if (!rx || this.#stopped) return;
+      next = await this.#retrieve();
+    } finally {
+      this.#polling = false;
+      if (this.#pollAgain) {
+        this.#pollAgain = false;
+        next = 0;
+      }
+      if (!this.#stopped) this.#schedulePoll(next);
+    }
+  }
+
+  /** One round of retrieval; returns when to start the next (ms). */
+  async #retrieve(): Promise<number> {
+    const rx = this.servers.choice.rx;
+    const wait = this.pollWait();
+    const started = this.now();
+    let received = 0;
+    try {
+      if (!rx || this.#stopped) return POLL_FALLBACK_MS;
       const id = await this.servers.relayId(rx);
       if (!id) throw new RelayError(0, 'unreachable', 'relay id unknown');
       for (let page = 0; page < MAX_PAGES; page++) {
         const cursors = (await this.store.getSetting('cursors')) ?? {};
         const { header } = await this.crypto.signRetrieval(id);
-        const res = await getMessages(rx, header, cursors[id], 200, await this.servers.via('rx'));
+        const res = await getMessages(rx, header, cursors[id], 200, await this.servers.via('rx'), wait);
+        if (this.#stopped) return POLL_FALLBACK_MS;
+        received += res.messages.length;
         await this.#enqueueReceive(res.messages, rx, id, res.cursor);
         if (!res.more || !res.cursor) break;
       }
       await this.servers.succeeded(rx);
-      if (this.connection === 'offline') this.#setConnection(this.#ws ? 'live' : 'polling');
+      if (this.#ws?.readyState === 1) {
+        if (this.connection === 'offline') this.#setConnection('live');
+        return POLL_LIVE_MS;
+      }
+      if (wait === 0) {
+        if (this.connection === 'offline') this.#setConnection('polling');
+        return POLL_FALLBACK_MS;
+      }
+      // Held until a message came or the wait ran out: hold the next one at once.
+      // Empty and quick: this relay did not hold it (full, stopping, or older); poll on a timer.
+      const held = received > 0 || this.now() - started >= (wait * 1000) / 2;
+      this.#setConnection(held ? 'live' : 'polling');
+      return held ? REPOLL_MS : Math.max(0, POLL_FALLBACK_MS - (this.now() - started));
     } catch (e) {
       if (rx && e instanceof RelayError && e.status === 0) {
         this.#setConnection('offline');
@@ -370,12 +434,11 @@ export class Messenger {
           await this.servers.failed(e.code === PROXY_FAILED ? (this.servers.choice.rxProxy ?? rx) : rx);
           if (this.servers.choice.rx && this.servers.choice.rx !== rx) {
             void this.reconnect();
-            return;
+            return POLL_FALLBACK_MS;
           }
         }
       }
-    } finally {
-      if (!this.#stopped) this.#schedulePoll(this.#ws?.readyState === 1 ? POLL_LIVE_MS : POLL_FALLBACK_MS);
+      return this.#ws?.readyState === 1 ? POLL_LIVE_MS : POLL_FALLBACK_MS;
     }
   }
 

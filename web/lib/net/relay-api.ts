@@ -17,10 +17,10 @@ export class RelayError extends Error {
 const TIMEOUT_MS = 10_000;
 const MAX_BODY = 8 * 1024 * 1024;
 
-async function call(url: string, init: RequestInit = {}): Promise<unknown> {
+async function call(url: string, init: RequestInit = {}, timeoutMs = TIMEOUT_MS): Promise<unknown> {
   let res: Response;
   try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(TIMEOUT_MS), cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' });
+    res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs), cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' });
   } catch (e) {
     throw new RelayError(0, 'network', e instanceof Error ? e.message : String(e));
   }
@@ -61,12 +61,14 @@ export async function postMessage(base: string, packet: ClientMessagePacket, for
   return { id: o.id, duplicate: o.duplicate === true };
 }
 
-export async function getMessages(base: string, header: string, after?: string, limit = 200, forward?: Forward): Promise<MessagePage> {
+/** One page after `after`; with `wait` (seconds) the relay may hold an empty page that long (long poll). */
+export async function getMessages(base: string, header: string, after?: string, limit = 200, forward?: Forward, wait = 0): Promise<MessagePage> {
   const q = new URLSearchParams({ limit: String(limit) });
   if (after) q.set('after', after);
+  if (wait > 0) q.set('wait', String(wait));
   const body = forward
     ? await forward({ method: 'GET', path: `/v1/messages?${q}`, retrieval: header })
-    : await call(join(base, `/v1/messages?${q}`), { headers: { 'x-retrieval': header } });
+    : await call(join(base, `/v1/messages?${q}`), { headers: { 'x-retrieval': header } }, TIMEOUT_MS + wait * 1000);
   const page = parseMessagePage(body);
   if (!page) throw new RelayError(200, 'bad_answer', 'relay returned a malformed message page');
   return page;

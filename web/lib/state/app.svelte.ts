@@ -126,6 +126,8 @@ export class AppState {
       this.#servers = new ServerManager(this.store, this.crypto, notify);
       this.#messenger = new Messenger(this.store, this.crypto, this.#servers, notify);
       this.#cover = this.#messenger.cover = new CoverTraffic(this.store, this.crypto, this.#servers);
+      const messenger = this.#messenger;
+      this.#cover.pollWait = () => messenger.pollWait();
       this.#cover.onSent = () => (this.coverSent = { ...this.#cover!.sent });
       this.#messenger.onCall = (contact, content, sentAt) => void this.calls.receive(contact, content, sentAt);
       this.#messenger.onCallElsewhere = (callId, answered) => this.calls.elsewhere(callId, answered);
