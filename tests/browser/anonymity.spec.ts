@@ -123,12 +123,16 @@ test('(b) with the dual proxy on, TX and RX relays never see the client address'
       expect(new Set(shown).size).toBe(4);
       await expect(p.getByTestId('proxy-mode')).toContainText('four different relays');
     }
+    const bobRx = (await b.page.getByTestId('rx').textContent())!.trim();
 
     recs.forEach(clearRecords);
     await a.page.goto(`${relays[0]!.url}/#/`);
     await openChat(a.page, 'Bob');
     await send(a.page, 'via two proxies');
     await b.page.goto(`${relays[1]!.url}/#/`);
+    // No WebSocket goes through a proxy: Bob's RX relay holds his retrieval (long poll) and answers it when a message comes.
+    await expect.poll(async () => ((await (await fetch(`${bobRx}/v1/status`)).json()) as { long_polls: number }).long_polls, { timeout: 20_000 }).toBeGreaterThan(0);
+    await expect(b.page.getByRole('status').filter({ hasText: /^Live$/ })).toBeVisible();
     await expect(b.page.getByTestId('conversation').filter({ hasText: 'Alice' })).toContainText('via two proxies', { timeout: 40_000 });
     await openChat(b.page, 'Alice');
     await send(b.page, 'and back');
