@@ -190,6 +190,8 @@ test('Alice calls Bob: it rings, he accepts, audio flows both ways, he hangs up'
   await bob.getByRole('button', { name: 'Unmute microphone' }).click();
 
   await bob.getByRole('button', { name: 'Hang up' }).click();
+  // For a moment the screen says the call ended (not "Incoming call", which reads as a new one).
+  await expect(screen(bob)).toContainText(/Call ended · \d+:\d\d/);
   await expectEnded(bob, alice);
   await expect(entry(alice, 'completed', 'out')).toContainText('Outgoing call ·');
   await openChat(bob, 'Alice');

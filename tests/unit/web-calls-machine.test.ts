@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type CallEvent, type CallPhase, type Direction, formatDuration, keepOwnCall, outcomeText, step } from '../../web/lib/calls/machine.ts';
+import { type CallEvent, type CallPhase, type Direction, endedScreenText, formatDuration, keepOwnCall, outcomeText, step } from '../../web/lib/calls/machine.ts';
 import { SIGNAL_TYPES } from '../../web/lib/calls/signal.ts';
 
 /** Runs events from a phase; ignored events leave the phase as it was. */
@@ -108,6 +108,9 @@ describe('call state machine', () => {
   it('entry texts and durations', () => {
     expect(outcomeText('out', 'completed', 83)).toBe('Outgoing call · 1:23');
     expect(outcomeText('in', 'completed', 3725)).toBe('Incoming call · 1:02:05');
+    // The call screen, just after: "ended", never a direction that reads as a new call.
+    expect(endedScreenText('in', 'completed', 83)).toBe('Call ended · 1:23');
+    expect(endedScreenText('out', 'declined', 0)).toBe('Call declined');
     expect(outcomeText('in', 'missed', 0)).toBe('Missed call');
     expect(outcomeText('out', 'declined', 0)).toBe('Call declined');
     expect(outcomeText('in', 'declined', 0)).toBe('Declined call');

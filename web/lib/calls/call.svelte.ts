@@ -1,7 +1,7 @@
 import type { ContactRecord, MessageRecord } from '../db/records.ts';
 import { uuidV4 } from '../domain/messages.ts';
 import type { IcePlan } from './ice.ts';
-import { type CallEvent, type CallOutcome, type CallPhase, type Direction, keepOwnCall, outcomeText, step } from './machine.ts';
+import { type CallEvent, type CallOutcome, type CallPhase, type Direction, endedScreenText, keepOwnCall, outcomeText, step } from './machine.ts';
 import { Ringer } from './ringer.ts';
 import { type CallSignal, encodeCallSignal, type IceCandidate, isStale, parseCallSignal } from './signal.ts';
 
@@ -349,7 +349,7 @@ export class CallState {
     const seconds = this.#connectedAt ? Math.round((this.#now() - this.#connectedAt) / 1000) : 0;
     const id = this.#callId;
     this.#teardown();
-    this.endedText = outcomeText(this.direction, outcome, seconds);
+    this.endedText = endedScreenText(this.direction, outcome, seconds);
     if (contact) void this.#record(contact, id, this.direction, outcome, seconds, this.#startedAt);
     setTimeout(() => {
       if (this.phase === 'ended' && this.#callId === id) this.phase = 'idle';

@@ -105,6 +105,11 @@ export function outcomeText(dir: Direction, outcome: CallOutcome, seconds: numbe
   }
 }
 
+/** What the call screen says for the moment it stays up after a call: "Call ended", not the log's "Incoming call", which reads as a new one ringing. */
+export function endedScreenText(dir: Direction, outcome: CallOutcome, seconds: number): string {
+  return outcome === 'completed' ? `Call ended · ${formatDuration(seconds)}` : outcomeText(dir, outcome, seconds);
+}
+
 export function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.floor(seconds));
   const h = Math.floor(s / 3600);
