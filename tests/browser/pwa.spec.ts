@@ -151,6 +151,8 @@ test('notifications in the background: who wrote, and the text only when asked',
   const shown = () => alice.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => `${n.title}: ${n.body}`));
   await background(true);
   await send(bob, 'Are you there?');
+  // Delivered first (a failure here is delivery, below it is the notification).
+  await expect(alice.getByTestId('conversation').filter({ hasText: 'Bob' })).toContainText('Are you there?', { timeout: 30_000 });
   await expect.poll(shown, { timeout: 30_000 }).toEqual(['Bob: New message']);
   await alice.getByTestId('notify-preview').check();
   await send(bob, 'Still there?');

@@ -1,5 +1,5 @@
 // GET /v1/messages?wait=: an empty page held until a message for the key
-// arrives (PROTOCOL.md §6 "Long poll"), on a real relay process.
+// arrives (PROTOCOL.md §8a "Long poll"), on a real relay process.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanup, getMessages, idOf, keyPair, type KeyPair, post, type RelayProcess, retrievalHeader, sealed, shaped, startRelay } from './harness.ts';
 

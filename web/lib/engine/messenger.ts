@@ -26,7 +26,7 @@ const POLL_LIVE_MS = 60_000;
 const POLL_FALLBACK_MS = 10_000;
 /**
  * Seconds the RX relay may hold a retrieval that finds nothing (long poll,
- * PROTOCOL.md §6) when no WebSocket is open to it: always through the dual
+ * PROTOCOL.md §8a) when no WebSocket is open to it: always through the dual
  * proxy, where a WebSocket cannot go. A message then arrives within
  * milliseconds instead of at the next 10 s poll.
  */
