@@ -181,6 +181,19 @@ test('(b) with the dual proxy on, TX and RX relays never see the client address'
     await send(a.page, 'direct this time');
     await expect(bubble(b.page, 'direct this time', 'in')).toBeVisible({ timeout: 40_000 });
     expect(recs.flatMap(records).filter((r) => MESSAGE_ROUTES.includes(r.route) && r.remote_address === '127.0.0.1').length).toBeGreaterThan(0);
+
+    // Bob's held retrieval dies on the network once (a laptop waking, a network change): he retries
+    // instead of blaming his RX proxy, so his route stays, and mail still reaches him.
+    await settings(b.page);
+    const routeOf = () => Promise.all(['tx', 'rx', 'tx-proxy', 'rx-proxy'].map(async (t) => (await b.page.getByTestId(t).textContent())!.trim()));
+    const before = await routeOf();
+    let cut = 0;
+    await b.page.route(`${before[3]}/v1/forward`, (r) => (cut++ === 0 ? r.abort('internetdisconnected') : r.continue()));
+    await expect.poll(() => cut, { timeout: 30_000 }).toBeGreaterThan(1);
+    expect(await routeOf()).toEqual(before);
+    await b.page.goto(`${relays[1]!.url}/#/`);
+    await send(a.page, 'after the blip');
+    await expect(b.page.getByTestId('conversation').filter({ hasText: 'Alice' })).toContainText('after the blip', { timeout: 40_000 });
   } finally {
     for (const c of contexts) await c.close();
     await Promise.all(relays.map((r) => r.stop()));

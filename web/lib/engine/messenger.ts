@@ -33,6 +33,8 @@ const POLL_FALLBACK_MS = 10_000;
 export const LONG_POLL_S = 10;
 /** Between held polls that brought messages: never a tight loop, whatever a relay answers. */
 const REPOLL_MS = 100;
+/** After a held retrieval died on the network: one quick retry before the relay (or proxy) is blamed. */
+const HELD_RETRY_MS = 1000;
 const SEEN_TTL_MS = 8 * 24 * 3600_000;
 const MAX_PAGES = 20;
 
@@ -52,6 +54,13 @@ export class Messenger {
   /** A retrieval is under way (perhaps held for LONG_POLL_S); another asked for meanwhile runs right after it. */
   #polling = false;
   #pollAgain = false;
+  /**
+   * Network failures of held retrievals in a row. A held request is open
+   * nearly all the time, so any blip (a laptop waking, a network change, a
+   * proxy restart) kills one: the first is retried, not counted against the
+   * relay, which would otherwise change the route after each of them.
+   */
+  #heldFailures = 0;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #flushing: Promise<void> | undefined;
   #flushAgain = false;
@@ -414,6 +423,7 @@ export class Messenger {
         if (!res.more || !res.cursor) break;
       }
       await this.servers.succeeded(rx);
+      this.#heldFailures = 0;
       if (this.#ws?.readyState === 1) {
         if (this.connection === 'offline') this.#setConnection('live');
         return POLL_LIVE_MS;
@@ -429,6 +439,7 @@ export class Messenger {
       return held ? REPOLL_MS : Math.max(0, POLL_FALLBACK_MS - (this.now() - started));
     } catch (e) {
       if (rx && e instanceof RelayError && e.status === 0) {
+        if (wait > 0 && this.#heldFailures++ === 0) return HELD_RETRY_MS;
         this.#setConnection('offline');
         if (typeof navigator === 'undefined' || navigator.onLine !== false) {
           await this.servers.failed(e.code === PROXY_FAILED ? (this.servers.choice.rxProxy ?? rx) : rx);
