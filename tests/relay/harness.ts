@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import WebSocket from 'ws';
 import * as P from '../../protocol/index.ts';
 
@@ -95,6 +96,17 @@ export async function cleanup(...relays: (RelayProcess | undefined)[]): Promise<
 }
 
 export const keyPair = (): Promise<KeyPair> => engine.generateKeyPair(true);
+
+/** For a test file: one relay (rate limit off) and two keys, ready before its tests and removed after. Read the fields inside tests. */
+export function relayAndTwoKeys(): { readonly relay: RelayProcess; readonly alice: KeyPair; readonly bob: KeyPair } {
+  const s = {} as { relay: RelayProcess; alice: KeyPair; bob: KeyPair };
+  beforeAll(async () => {
+    [s.alice, s.bob] = await Promise.all([keyPair(), keyPair()]);
+    s.relay = await startRelay({ args: ['--rate-limit', '0'] });
+  });
+  afterAll(() => cleanup(s.relay));
+  return s;
+}
 export const publicKeyOf = (k: KeyPair): string => P.encodePublicKey(k.publicKey.spki);
 
 /** A real sealed packet from `from` to `to`. */

@@ -1,48 +1,40 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as P from '../../protocol/index.ts';
-import { cleanup, engine, idOf, keyPair, type KeyPair, post, type RelayProcess, sealed, shaped, startRelay, WsClient } from './harness.ts';
+import { cleanup, engine, idOf, keyPair, type KeyPair, post, type RelayProcess, relayAndTwoKeys, sealed, shaped, startRelay, WsClient } from './harness.ts';
 
-let relay: RelayProcess;
-let alice: KeyPair;
-let bob: KeyPair;
-
-beforeAll(async () => {
-  [alice, bob] = await Promise.all([keyPair(), keyPair()]);
-  relay = await startRelay({ args: ['--rate-limit', '0'] });
-});
-afterAll(() => cleanup(relay));
+const ctx = relayAndTwoKeys();
 
 async function subscribe(k: KeyPair, after?: string): Promise<WsClient> {
-  const c = new WsClient(relay.url);
+  const c = new WsClient(ctx.relay.url);
   await c.opened;
-  c.ws.send(JSON.stringify(await P.signRetrieval(engine, k, relay.id, after === undefined ? {} : { after })));
+  c.ws.send(JSON.stringify(await P.signRetrieval(engine, k, ctx.relay.id, after === undefined ? {} : { after })));
   await c.until(() => c.frames.some((f) => f.type === 'synced'));
   return c;
 }
 
 describe('GET /v1/subscribe', () => {
   it('sends the backlog, then "synced", then each new message as it is committed', async () => {
-    const backlog = [await sealed(alice, bob, 'one'), shaped(bob), shaped(bob)];
-    for (const p of backlog) expect((await post(relay.url, p)).status).toBe(202);
-    const c = await subscribe(bob);
+    const backlog = [await sealed(ctx.alice, ctx.bob, 'one'), shaped(ctx.bob), shaped(ctx.bob)];
+    for (const p of backlog) expect((await post(ctx.relay.url, p)).status).toBe(202);
+    const c = await subscribe(ctx.bob);
     const ids = await Promise.all(backlog.map(idOf));
     expect(c.messages().map((m) => m.id)).toEqual(ids);
     const synced = c.frames.find((f) => f.type === 'synced');
     expect(synced.cursor).toBe(c.frames.filter((f) => f.type === 'messages').at(-1).cursor);
 
-    const live = await sealed(alice, bob, 'live!');
-    expect((await post(relay.url, live)).status).toBe(202);
+    const live = await sealed(ctx.alice, ctx.bob, 'live!');
+    expect((await post(ctx.relay.url, live)).status).toBe(202);
     await c.until(() => c.messages().length === 4);
     const m = c.messages()[3];
     expect(m.id).toBe(await idOf(live));
-    const opened = await P.openPacket(engine, bob, { recipient: m.recipient, message: m.message, signature: m.signature });
+    const opened = await P.openPacket(engine, ctx.bob, { recipient: m.recipient, message: m.message, signature: m.signature });
     expect(opened.content).toBe('live!');
     const frame = c.frames.filter((f) => f.type === 'messages').at(-1);
     expect(Object.keys(frame).sort()).toEqual(['cursor', 'messages', 'type']);
 
     // Other keys' messages and duplicates are not pushed.
-    expect((await post(relay.url, shaped(alice))).status).toBe(202);
-    expect((await post(relay.url, live)).status).toBe(200);
+    expect((await post(ctx.relay.url, shaped(ctx.alice))).status).toBe(202);
+    expect((await post(ctx.relay.url, live)).status).toBe(200);
     c.ws.send('{"type":"ping"}');
     await c.until(() => c.frames.some((f) => f.type === 'pong'));
     expect(c.messages().length).toBe(4);
@@ -52,16 +44,16 @@ describe('GET /v1/subscribe', () => {
   it('resumes after a cursor and serves several devices of one key', async () => {
     const carol = await keyPair();
     const first = shaped(carol);
-    await post(relay.url, first);
+    await post(ctx.relay.url, first);
     const d1 = await subscribe(carol);
     const cursor = d1.frames.find((f) => f.type === 'synced').cursor;
     const second = shaped(carol);
-    await post(relay.url, second);
+    await post(ctx.relay.url, second);
     await d1.until(() => d1.messages().length === 2);
     const d2 = await subscribe(carol, cursor);
     expect(d2.messages().map((m) => m.id)).toEqual([await idOf(second)]);
     const third = shaped(carol);
-    await post(relay.url, third);
+    await post(ctx.relay.url, third);
     await d1.until(() => d1.messages().length === 3);
     await d2.until(() => d2.messages().length === 2);
     d1.close();
@@ -71,12 +63,12 @@ describe('GET /v1/subscribe', () => {
   it('pages a large backlog and loses nothing posted while it streams', async () => {
     const dave = await keyPair();
     const before = Array.from({ length: 300 }, () => shaped(dave, 4096));
-    await Promise.all(before.map((p) => post(relay.url, p)));
-    const c = new WsClient(relay.url);
+    await Promise.all(before.map((p) => post(ctx.relay.url, p)));
+    const c = new WsClient(ctx.relay.url);
     await c.opened;
-    c.ws.send(JSON.stringify(await P.signRetrieval(engine, dave, relay.id)));
+    c.ws.send(JSON.stringify(await P.signRetrieval(engine, dave, ctx.relay.id)));
     const during = Array.from({ length: 50 }, () => shaped(dave));
-    await Promise.all(during.map((p) => post(relay.url, p)));
+    await Promise.all(during.map((p) => post(ctx.relay.url, p)));
     await c.until(() => c.messages().length >= 350);
     const got = c.messages().map((m) => m.id);
     expect(new Set(got).size).toBe(350);
@@ -89,15 +81,15 @@ describe('GET /v1/subscribe', () => {
     const erin = await keyPair();
     const burst = Array.from({ length: 600 }, () => shaped(erin));
     const posting = (async () => {
-      for (let i = 0; i < burst.length; i += 150) await Promise.all(burst.slice(i, i + 150).map((p) => post(relay.url, p)));
+      for (let i = 0; i < burst.length; i += 150) await Promise.all(burst.slice(i, i + 150).map((p) => post(ctx.relay.url, p)));
     })();
     // Join at staggered moments: some find messages accepted but not yet committed.
     const subs: WsClient[] = [];
     for (let i = 0; i < 6; i++) {
       await new Promise((r) => setTimeout(r, 15 * i));
-      const c = new WsClient(relay.url);
+      const c = new WsClient(ctx.relay.url);
       await c.opened;
-      c.ws.send(JSON.stringify(await P.signRetrieval(engine, erin, relay.id)));
+      c.ws.send(JSON.stringify(await P.signRetrieval(engine, erin, ctx.relay.id)));
       subs.push(c);
     }
     await posting;
@@ -144,10 +136,10 @@ describe('GET /v1/subscribe', () => {
   });
 
   it('shows subscribers on /v1/status and /metrics', async () => {
-    const c = await subscribe(alice);
-    const s = (await (await fetch(`${relay.url}/v1/status`)).json()) as { subscribers: number };
+    const c = await subscribe(ctx.alice);
+    const s = (await (await fetch(`${ctx.relay.url}/v1/status`)).json()) as { subscribers: number };
     expect(s.subscribers).toBeGreaterThanOrEqual(1);
-    expect(await (await fetch(`${relay.url}/metrics`)).text()).toMatch(/relay_push_subscribers [1-9]/);
+    expect(await (await fetch(`${ctx.relay.url}/metrics`)).text()).toMatch(/relay_push_subscribers [1-9]/);
     c.close();
   });
 });
