@@ -1,7 +1,7 @@
 import * as P from '../../protocol/index.ts';
 import { toWireError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { getPage, type MessageDeps, type Outcome, postMessageAsync, deleteMessages } from '../routes/messages.ts';
+import { type Asker, deleteMessages, getPage, type MessageDeps, type Outcome, postMessageAsync } from '../routes/messages.ts';
 import type { ServerDirectory } from '../servers.ts';
 
 /**
@@ -22,20 +22,21 @@ export interface DestinationDeps extends MessageDeps {
 /**
  * Runs an opened forward request exactly as the direct endpoint would: the
  * same functions (routes/messages.ts), the same ingest path, retrieval auth,
- * paging and delete. `isOpen` false (the proxy hung up) skips reads/deletes.
+ * paging and delete. An asker gone (the proxy hung up) skips reads/deletes
+ * and ends a held retrieval.
  */
-export async function runForwarded(d: DestinationDeps, req: P.ForwardRequest, isOpen: () => boolean): Promise<Outcome | undefined> {
+export async function runForwarded(d: DestinationDeps, req: P.ForwardRequest, asker: Asker): Promise<Outcome | undefined> {
   const q = req.path.indexOf('?');
   const path = q < 0 ? req.path : req.path.slice(0, q);
   const query = new URLSearchParams(q < 0 ? '' : req.path.slice(q + 1));
   const route = `${req.method} ${path}`;
   switch (route) {
     case 'GET /v1/messages':
-      return getPage(d, { header: req.retrieval ?? '', after: query.get('after') ?? '', limit: query.get('limit') ?? '', wait: query.get('wait') ?? '' }, FORWARD_PAGE_BYTES, isOpen);
+      return getPage(d, { header: req.retrieval ?? '', after: query.get('after') ?? '', limit: query.get('limit') ?? '', wait: query.get('wait') ?? '' }, FORWARD_PAGE_BYTES, asker);
     case 'POST /v1/messages':
       return postMessageAsync(d, req.body);
     case 'DELETE /v1/messages':
-      return deleteMessages(d, req.retrieval ?? '', req.body, isOpen);
+      return deleteMessages(d, req.retrieval ?? '', req.body, asker);
     case 'GET /v1/status':
       return { status: 200, body: d.status() };
     case 'GET /v1/servers':

@@ -53,7 +53,7 @@ export function proxyRoutes(app: TemplatedApp, http: HttpLayer, d: ProxyRouteDep
           const opened = await P.openForwardRequest(d.engine, { id: d.identity.id, privateKey: d.identity.keys.privateKey }, packet);
           let out: Outcome | undefined;
           try {
-            out = await runForwarded(d, opened, () => ex.open);
+            out = await runForwarded(d, opened, ex);
           } catch (e) {
             out = errorOutcome(e, d.log);
           }

@@ -33,9 +33,10 @@ export class LongPolls {
    * Resolves true when a message for `key` is accepted within `ms`, false
    * when the wait ran out, the relay is stopping, or there was no room (then
    * at once). Register synchronously after reading the empty page: a message
-   * accepted in between cannot slip past.
+   * accepted in between cannot slip past. `onCancel` is handed a function
+   * that ends the wait early (false), for when the asker hangs up.
    */
-  wait(key: string, ms: number): Promise<boolean> {
+  wait(key: string, ms: number, onCancel?: (cancel: () => void) => void): Promise<boolean> {
     let set = this.byKey.get(key);
     if (this.closed || this.held >= this.max || (set && set.size >= PER_KEY)) return Promise.resolve(false);
     if (!set) this.byKey.set(key, (set = new Set()));
@@ -51,6 +52,7 @@ export class LongPolls {
       };
       const timer = setTimeout(() => done(false), ms);
       waiters.add(done);
+      onCancel?.(() => done(false));
     });
   }
 

@@ -84,6 +84,15 @@ export function postMessage(d: MessageDeps, json: unknown, cb: (err: unknown, ou
   });
 }
 
+/** Whoever a handler answers (an Exchange, or a proxy's forward): whether it still listens, and a hook for when it stops. */
+export interface Asker {
+  readonly open: boolean;
+  onAbort(fn: () => void): void;
+}
+
+/** An asker that never goes away (tests, internal callers). */
+const STAYS: Asker = { open: true, onAbort: () => {} };
+
 export const postMessageAsync = (d: MessageDeps, json: unknown): Promise<Outcome> =>
   new Promise((resolve, reject) => postMessage(d, json, (err, out) => (err ? reject(err) : resolve(out!))));
 
@@ -93,27 +102,28 @@ export const postMessageAsync = (d: MessageDeps, json: unknown): Promise<Outcome
  * largest sealed response bucket): messages that do not fit are left for the
  * next page (`more: true`, cursor at the last one included).
  * With `wait` (seconds), an empty page is held until a message for the key
- * is accepted or the wait runs out (long-poll.ts).
- * `isOpen` false (the asker went away) skips the read.
+ * is accepted or the wait runs out (long-poll.ts), or the asker hangs up.
+ * An asker gone (`open` false) skips the read.
  */
 export async function getPage(
   d: MessageDeps,
   query: { header: string; after: string; limit: string; wait?: string },
   maxBytes = Infinity,
-  isOpen: () => boolean = () => true,
+  asker: Asker = STAYS,
 ): Promise<Outcome | undefined> {
   const after = parseCursor(query.after);
   const limit = parseLimit(query.limit);
   const wait = parseWait(query.wait ?? '');
   const p = await d.auth.header(query.header);
-  if (!isOpen()) return undefined;
+  if (!asker.open) return undefined;
   let { messages, more } = d.store.page(p.public_key, after, limit);
   if (messages.length === 0 && wait > 0) {
     // No await between the read and registering: a message accepted meanwhile would be missed.
-    if (await d.longPolls.wait(p.public_key, wait * 1000)) {
-      if (!isOpen()) return undefined;
+    // A held retrieval whose asker hangs up gives its slot back at once, not when the wait ends.
+    if (await d.longPolls.wait(p.public_key, wait * 1000, (cancel) => asker.onAbort(cancel))) {
+      if (!asker.open) return undefined;
       ({ messages, more } = d.store.page(p.public_key, after, limit));
-    } else if (!isOpen()) return undefined;
+    } else if (!asker.open) return undefined;
   }
   if (maxBytes === Infinity) {
     const cursor = messages.length ? messages[messages.length - 1]!.seq : after;
@@ -135,7 +145,7 @@ export async function getPage(
 }
 
 /** DELETE /v1/messages: deletes the authenticated key's messages among `ids`. */
-export async function deleteMessages(d: MessageDeps, header: string, json: unknown, isOpen: () => boolean = () => true): Promise<Outcome | undefined> {
+export async function deleteMessages(d: MessageDeps, header: string, json: unknown, asker: Asker = STAYS): Promise<Outcome | undefined> {
   requireRetrieval(header);
   const o = P.asObject(json, 'body');
   P.onlyFields(o, ['ids'], 'body');
@@ -147,7 +157,7 @@ export async function deleteMessages(d: MessageDeps, header: string, json: unkno
     if (!P.isHex64(id)) throw new P.ProtocolError('bad_hex', `ids[${i}]: must be a message id (64 hex digits)`, `ids[${i}]`);
   });
   const p = await d.auth.header(header);
-  if (!isOpen()) return undefined;
+  if (!asker.open) return undefined;
   const deleted = await d.store.deleteFor(p.public_key, ids as string[]);
   return { status: 200, body: { deleted } };
 }
@@ -190,7 +200,7 @@ export function messageRoutes(app: TemplatedApp, http: HttpLayer, deps: MessageD
     '/v1/messages',
     http.handler('get_messages', true, (ex, req) => {
       const query = { header: req.getHeader('x-retrieval'), after: req.getQuery('after') ?? '', limit: req.getQuery('limit') ?? '', wait: req.getQuery('wait') ?? '' };
-      run(ex, async () => sendOutcome(ex, await getPage(deps, query, Infinity, () => ex.open)));
+      run(ex, async () => sendOutcome(ex, await getPage(deps, query, Infinity, ex)));
     }),
   );
 
@@ -201,7 +211,7 @@ export function messageRoutes(app: TemplatedApp, http: HttpLayer, deps: MessageD
       // Before reading the body: no point receiving it without credentials.
       requireRetrieval(header);
       ex.readBody(req, DELETE_BODY_CAP, (body) => {
-        run(ex, async () => sendOutcome(ex, await deleteMessages(deps, header, parseJson(body), () => ex.open)));
+        run(ex, async () => sendOutcome(ex, await deleteMessages(deps, header, parseJson(body), ex)));
       });
     }),
   );

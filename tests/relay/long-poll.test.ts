@@ -69,6 +69,19 @@ describe('GET /v1/messages?wait=', () => {
     for (const r of await Promise.all(eight)) expect(r.json.messages.map((m: { id: string }) => m.id)).toEqual([await idOf(p)]);
   });
 
+  it('gives the slot back as soon as the asker hangs up, not when the wait ends', async () => {
+    const gone = new AbortController();
+    const held = fetch(`${ctx.relay.url}/v1/messages?after=${await end(ctx.bob)}&wait=10`, {
+      headers: { 'x-retrieval': await retrievalHeader(ctx.bob, ctx.relay.id) },
+      signal: gone.signal,
+    }).catch((e: unknown) => e);
+    await holding(ctx.relay.url, 1);
+    gone.abort();
+    expect(await held).toMatchObject({ name: 'AbortError' });
+    // Within holding()'s 5 s, so well before the relay's own 10 s would end it.
+    await holding(ctx.relay.url, 0);
+  });
+
   it('refuses a wait that is not 0 to 10 whole seconds', async () => {
     for (const w of ['11', '-1', '1.5', 'abc', '100']) {
       const r = await getMessages(ctx.relay.url, await retrievalHeader(ctx.bob, ctx.relay.id), `?wait=${w}`);

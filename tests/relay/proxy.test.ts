@@ -199,6 +199,19 @@ describe('dual proxy', () => {
     expect(r.body.messages.map((m: Json) => m.id)).toEqual([await idOf(packet)]);
   });
 
+  it('a client hanging up on the proxy ends the held retrieval at the destination at once', async () => {
+    const dD = await descriptorOf(C, D.id);
+    const key = await P.importPublicKey(engine, dD.public_key);
+    const { packet } = await P.sealForwardRequest(engine, { id: dD.id, key }, { method: 'GET', path: '/v1/messages?wait=10', retrieval: await retrievalHeader(await keyPair(), D.id) });
+    const gone = new AbortController();
+    const held = fetch(`${C.url}/v1/forward`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(packet), signal: gone.signal }).catch((e: unknown) => e);
+    await until(async () => (await status(D)).long_polls === 1, 10_000, 'D to hold the retrieval');
+    gone.abort();
+    expect(await held).toMatchObject({ name: 'AbortError' });
+    // Well inside the 10 s the destination would otherwise hold it.
+    await until(async () => (await status(D)).long_polls === 0, 5000, 'D to let the retrieval go');
+  });
+
   it('the proxy learns neither the recipient nor the content', async () => {
     const dB = await descriptorOf(A, B.id);
     const marker = `secret-${Date.now()}`;

@@ -40,6 +40,24 @@ describe('LongPolls', () => {
     // Stopping: nothing more is held.
     expect(await polls.wait('d', 5000)).toBe(false);
   });
+
+  it('ends a wait its asker cancels, giving the slot back at once', async () => {
+    vi.useFakeTimers();
+    const polls = new LongPolls(1);
+    let cancel!: () => void;
+    const held = polls.wait('k', 5000, (c) => (cancel = c));
+    expect(polls.size).toBe(1);
+    cancel();
+    expect(await held).toBe(false);
+    expect(polls.size).toBe(0);
+    // The slot is free for the next asker, and a late cancel or wake changes nothing.
+    const next = polls.wait('k', 5000);
+    expect(polls.size).toBe(1);
+    cancel();
+    polls.wake('k');
+    expect(await next).toBe(true);
+    expect(polls.size).toBe(0);
+  });
 });
 
 describe('--forward-timeout', () => {
