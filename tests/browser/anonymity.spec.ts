@@ -194,6 +194,21 @@ test('(b) with the dual proxy on, TX and RX relays never see the client address'
     await b.page.goto(`${relays[1]!.url}/#/`);
     await send(a.page, 'after the blip');
     await expect(b.page.getByTestId('conversation').filter({ hasText: 'Alice' })).toContainText('after the blip', { timeout: 40_000 });
+
+    // A held retrieval stuck on a connection that died silently (no answer, no error: a laptop
+    // asleep, a NAT that forgot it) is called off when the browser comes back online, so mail
+    // arrives at once rather than at the request's 20 s deadline. Cover traffic off, so the
+    // forward that hangs at Bob's RX proxy is his real retrieval, and 'online' follows at once.
+    // (No reload from here on: a fresh start may choose another route.)
+    await setCover(b.page, 'off');
+    await b.page.unroute(`${before[3]}/v1/forward`);
+    const rxProxy = (await routeOf())[3];
+    let hung = 0;
+    await b.page.route(`${rxProxy}/v1/forward`, (r) => (hung++ === 0 ? undefined : r.continue()));
+    await expect.poll(() => hung, { timeout: 30_000 }).toBeGreaterThan(0);
+    await b.page.evaluate(() => dispatchEvent(new Event('online')));
+    await send(a.page, 'back online');
+    await expect(b.page.getByTestId('conversation').filter({ hasText: 'Alice' })).toContainText('back online', { timeout: 10_000 });
   } finally {
     for (const c of contexts) await c.close();
     await Promise.all(relays.map((r) => r.stop()));

@@ -8,7 +8,7 @@ import { PROXY_FAILED } from '../net/proxy.ts';
 import type { CoverTraffic } from './cover.ts';
 import { afterFailure, due, expired, permanentFailure } from '../domain/outbox.ts';
 import { parseFrame, subscribeUrl } from '../net/frames.ts';
-import { getMessages, postMessage, RelayError } from '../net/relay-api.ts';
+import { ABORTED, getMessages, postMessage, RelayError } from '../net/relay-api.ts';
 import type { RelayMessage } from '../net/wire.ts';
 import type { CryptoPort, Notify } from './ports.ts';
 import type { ServerManager } from './server-manager.ts';
@@ -54,6 +54,8 @@ export class Messenger {
   /** A retrieval is under way (perhaps held for LONG_POLL_S); another asked for meanwhile runs right after it. */
   #polling = false;
   #pollAgain = false;
+  /** The retrieval under way: the route it took, and how to call it off. */
+  #retrieval: { route: string; abort: AbortController } | undefined;
   /**
    * Network failures of held retrievals in a row. A held request is open
    * nearly all the time, so any blip (a laptop waking, a network change, a
@@ -103,6 +105,7 @@ export class Messenger {
 
   stop(): void {
     this.#stopped = true;
+    this.#retrieval?.abort.abort();
     this.#closeWs();
     clearTimeout(this.#pollTimer);
     clearTimeout(this.#reconnectTimer);
@@ -285,8 +288,13 @@ export class Messenger {
 
   // ------------------------------------------------------------- receiving
 
-  /** (Re)connects to the current RX relay: WebSocket first, polling alongside as the fallback. */
-  async reconnect(): Promise<void> {
+  /**
+   * (Re)connects to the current RX relay: WebSocket first, polling alongside
+   * as the fallback. `networkChanged`: the browser just came back online, so
+   * a held retrieval may sit on a connection that died meanwhile (it would
+   * only time out 20 s later); it is called off and asked again.
+   */
+  async reconnect(networkChanged = false): Promise<void> {
     if (this.#stopped) return;
     clearTimeout(this.#reconnectTimer);
     if (!this.servers.choice.rx) await this.servers.refresh();
@@ -301,7 +309,7 @@ export class Messenger {
     if (this.servers.choice.rxProxy) {
       this.#closeWs();
       if (this.connection !== 'live') this.#setConnection('polling');
-      void this.poll();
+      void this.poll(networkChanged);
       return;
     }
     // #wsUrl is set synchronously when a socket starts opening, so concurrent
@@ -310,7 +318,7 @@ export class Messenger {
       this.#closeWs();
       await this.#openWs(rx);
     }
-    void this.poll();
+    void this.poll(networkChanged);
   }
 
   /**
@@ -381,12 +389,15 @@ export class Messenger {
    * Pulls everything after our cursor from the RX relay, then schedules the
    * next retrieval: at once after a held one (long poll), 60 s later while
    * the WebSocket is live (a backstop), 10 s later otherwise. Resolves when
-   * this round is done, which may be LONG_POLL_S later.
+   * this round is done, which may be LONG_POLL_S later. Asked for while one
+   * is under way, it runs right after; the one under way is called off first
+   * when it took a route we have since left, or when `restart` says so.
    */
-  async poll(): Promise<void> {
+  async poll(restart = false): Promise<void> {
     clearTimeout(this.#pollTimer);
     if (this.#polling) {
       this.#pollAgain = true;
+      if (restart || this.#retrieval?.route !== this.#route()) this.#retrieval?.abort.abort();
       return;
     }
     this.#polling = true;
@@ -403,11 +414,18 @@ export class Messenger {
     }
   }
 
+  /** The route retrievals take now: RX relay, and RX proxy when there is one. */
+  #route(): string {
+    return `${this.servers.choice.rx ?? ''} ${this.servers.choice.rxProxy ?? ''}`;
+  }
+
   /** One round of retrieval; returns when to start the next (ms). */
   async #retrieve(): Promise<number> {
     const rx = this.servers.choice.rx;
     const wait = this.pollWait();
     const started = this.now();
+    const abort = new AbortController();
+    this.#retrieval = { route: this.#route(), abort };
     let received = 0;
     try {
       if (!rx || this.#stopped) return POLL_FALLBACK_MS;
@@ -416,7 +434,7 @@ export class Messenger {
       for (let page = 0; page < MAX_PAGES; page++) {
         const cursors = (await this.store.getSetting('cursors')) ?? {};
         const { header } = await this.crypto.signRetrieval(id);
-        const res = await getMessages(rx, header, cursors[id], 200, await this.servers.via('rx'), wait);
+        const res = await getMessages(rx, header, cursors[id], 200, await this.servers.via('rx'), wait, abort.signal);
         if (this.#stopped) return POLL_FALLBACK_MS;
         received += res.messages.length;
         await this.#enqueueReceive(res.messages, rx, id, res.cursor);
@@ -438,6 +456,8 @@ export class Messenger {
       this.#setConnection(held ? 'live' : 'polling');
       return held ? REPOLL_MS : Math.max(0, POLL_FALLBACK_MS - (this.now() - started));
     } catch (e) {
+      // Called off by us (a new route, the network back): nobody failed; the next one starts at once.
+      if (e instanceof RelayError && e.code === ABORTED) return 0;
       if (rx && e instanceof RelayError && e.status === 0) {
         if (wait > 0 && this.#heldFailures++ === 0) return HELD_RETRY_MS;
         this.#setConnection('offline');
@@ -450,6 +470,8 @@ export class Messenger {
         }
       }
       return this.#ws?.readyState === 1 ? POLL_LIVE_MS : POLL_FALLBACK_MS;
+    } finally {
+      if (this.#retrieval?.abort === abort) this.#retrieval = undefined;
     }
   }
 

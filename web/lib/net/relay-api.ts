@@ -17,12 +17,23 @@ export class RelayError extends Error {
 const TIMEOUT_MS = 10_000;
 const MAX_BODY = 8 * 1024 * 1024;
 
-async function call(url: string, init: RequestInit = {}, timeoutMs = TIMEOUT_MS): Promise<unknown> {
+/** The code of a RelayError for a call its caller called off (not a failure of anyone's). */
+export const ABORTED = 'aborted';
+
+/** The call's deadline, and the caller's signal when it has one. */
+const deadline = (ms: number, signal?: AbortSignal): AbortSignal => (signal ? AbortSignal.any([AbortSignal.timeout(ms), signal]) : AbortSignal.timeout(ms));
+
+function networkError(e: unknown, signal?: AbortSignal): RelayError {
+  if (signal?.aborted) return new RelayError(0, ABORTED, 'called off');
+  return new RelayError(0, 'network', e instanceof Error ? e.message : String(e));
+}
+
+async function call(url: string, init: RequestInit = {}, timeoutMs = TIMEOUT_MS, signal?: AbortSignal): Promise<unknown> {
   let res: Response;
   try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs), cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' });
+    res = await fetch(url, { ...init, signal: deadline(timeoutMs, signal), cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' });
   } catch (e) {
-    throw new RelayError(0, 'network', e instanceof Error ? e.message : String(e));
+    throw networkError(e, signal);
   }
   const text = await res.text();
   if (text.length > MAX_BODY) throw new RelayError(res.status, 'too_large', 'relay answer too large');
@@ -46,7 +57,7 @@ const join = (base: string, path: string): string => base.replace(/\/+$/, '') + 
  * web/lib/net/proxy.ts builds it): resolves with the destination's JSON body
  * or throws a RelayError with the destination's (or the proxy's) status.
  */
-export type Forward = (req: ForwardRequest) => Promise<unknown>;
+export type Forward = (req: ForwardRequest, signal?: AbortSignal) => Promise<unknown>;
 
 export async function postMessage(base: string, packet: ClientMessagePacket, forward?: Forward): Promise<{ id: string; duplicate: boolean }> {
   const body = forward
@@ -61,14 +72,17 @@ export async function postMessage(base: string, packet: ClientMessagePacket, for
   return { id: o.id, duplicate: o.duplicate === true };
 }
 
-/** One page after `after`; with `wait` (seconds) the relay may hold an empty page that long (long poll). */
-export async function getMessages(base: string, header: string, after?: string, limit = 200, forward?: Forward, wait = 0): Promise<MessagePage> {
+/**
+ * One page after `after`; with `wait` (seconds) the relay may hold an empty
+ * page that long (long poll). `signal` calls it off (RelayError ABORTED).
+ */
+export async function getMessages(base: string, header: string, after?: string, limit = 200, forward?: Forward, wait = 0, signal?: AbortSignal): Promise<MessagePage> {
   const q = new URLSearchParams({ limit: String(limit) });
   if (after) q.set('after', after);
   if (wait > 0) q.set('wait', String(wait));
   const body = forward
-    ? await forward({ method: 'GET', path: `/v1/messages?${q}`, retrieval: header })
-    : await call(join(base, `/v1/messages?${q}`), { headers: { 'x-retrieval': header } }, TIMEOUT_MS + wait * 1000);
+    ? await forward({ method: 'GET', path: `/v1/messages?${q}`, retrieval: header }, signal)
+    : await call(join(base, `/v1/messages?${q}`), { headers: { 'x-retrieval': header } }, TIMEOUT_MS + wait * 1000, signal);
   const page = parseMessagePage(body);
   if (!page) throw new RelayError(200, 'bad_answer', 'relay returned a malformed message page');
   return page;
@@ -91,20 +105,20 @@ export async function getServers(base: string, forward?: Forward): Promise<unkno
  * POST /v1/forward on a proxy. `fromDestination` is false when the proxy
  * itself refused (no X-Forward-Origin header), so the caller blames the right relay.
  */
-export async function postForward(proxy: string, packet: { to: string; envelope: string }): Promise<{ body: unknown; fromDestination: boolean }> {
+export async function postForward(proxy: string, packet: { to: string; envelope: string }, signal?: AbortSignal): Promise<{ body: unknown; fromDestination: boolean }> {
   let res: Response;
   try {
     res = await fetch(join(proxy, '/v1/forward'), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(packet),
-      signal: AbortSignal.timeout(TIMEOUT_MS * 2),
+      signal: deadline(TIMEOUT_MS * 2, signal),
       cache: 'no-store',
       credentials: 'omit',
       referrerPolicy: 'no-referrer',
     });
   } catch (e) {
-    throw new RelayError(0, 'network', e instanceof Error ? e.message : String(e));
+    throw networkError(e, signal);
   }
   const text = await res.text();
   if (text.length > MAX_BODY) throw new RelayError(res.status, 'too_large', 'proxy answer too large');

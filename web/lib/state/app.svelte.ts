@@ -102,7 +102,7 @@ export class AppState {
     addEventListener('online', () => {
       this.online = true;
       void this.#messenger?.flush(true);
-      void this.#messenger?.reconnect();
+      void this.#messenger?.reconnect(true);
     });
     addEventListener('offline', () => (this.online = false));
     addEventListener('beforeinstallprompt', (e) => {
