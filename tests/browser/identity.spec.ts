@@ -122,3 +122,27 @@ test('someone new shows under the name they give, until you keep them', async ({
   await expect(page.getByTestId('chat-name')).toHaveText('Ivo N.');
   await ctx.close();
 });
+
+test('a newcomer who opens an invite link is told whose it is, and adds them right after creating an identity', async ({ browser }) => {
+  const url = relays[0]!.url;
+  const one = await browser.newContext();
+  const p1 = await one.newPage();
+  await createIdentity(p1, url, 'Gina');
+  const link = await inviteLink(p1);
+  const two = await browser.newContext();
+  const p2 = await two.newPage();
+  await p2.goto(link);
+  await expect(p2.getByTestId('invited-by')).toHaveText(/^Gina invited you\./);
+  await p2.getByLabel('Your name').fill('Hugo');
+  await p2.getByRole('button', { name: 'Create my identity' }).click();
+  await expect(p2.getByText('You opened an invite from Gina')).toBeVisible({ timeout: 60_000 });
+  await p2.getByRole('button', { name: 'Add contact' }).click();
+  await expect(p2.getByTestId('chat-name')).toHaveText('Gina');
+  // A damaged invite says nothing about who sent it (the invite page explains what is wrong after).
+  const three = await browser.newContext();
+  const p3 = await three.newPage();
+  await p3.goto(`${url}/#/invite?k=not-a-key&n=${Buffer.from('Mallory').toString('base64url')}`);
+  await expect(p3.getByLabel('Your name')).toBeVisible();
+  await expect(p3.getByTestId('invited-by')).toHaveCount(0);
+  for (const c of [one, two, three]) await c.close();
+});
