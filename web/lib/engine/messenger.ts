@@ -456,8 +456,8 @@ export class Messenger {
       this.#setConnection(held ? 'live' : 'polling');
       return held ? REPOLL_MS : Math.max(0, POLL_FALLBACK_MS - (this.now() - started));
     } catch (e) {
-      // Called off by us (a new route, the network back): nobody failed; the next one starts at once.
-      if (e instanceof RelayError && e.code === ABORTED) return 0;
+      // Called off by us (a new route, the network back), wherever it was: nobody failed; the next one starts at once.
+      if (abort.signal.aborted || (e instanceof RelayError && e.code === ABORTED)) return 0;
       if (rx && e instanceof RelayError && e.status === 0) {
         if (wait > 0 && this.#heldFailures++ === 0) return HELD_RETRY_MS;
         this.#setConnection('offline');
