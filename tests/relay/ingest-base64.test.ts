@@ -28,6 +28,9 @@ describe('nativeCheckBase64', () => {
       const at = (i * 7919) % good.length;
       cases.push(good.slice(0, at) + chars[i % chars.length] + good.slice(at + 1));
     }
+    // The largest field the reused decode buffer holds, and one block past it (checked the pure way).
+    const most = (P.MAX_MESSAGE_B64 >> 2) * 3;
+    cases.push(randomBytes(most).toString('base64'), randomBytes(most + 3).toString('base64'));
     for (const s of cases) expect(outcome(() => nativeCheckBase64(s, 'f')), JSON.stringify(s)).toBe(outcome(() => P.checkBase64(s, 'f')));
   });
 });
