@@ -120,10 +120,9 @@ export async function getPage(
   if (messages.length === 0 && wait > 0) {
     // No await between the read and registering: a message accepted meanwhile would be missed.
     // A held retrieval whose asker hangs up gives its slot back at once, not when the wait ends.
-    if (await d.longPolls.wait(p.public_key, wait * 1000, (cancel) => asker.onAbort(cancel))) {
-      if (!asker.open) return undefined;
-      ({ messages, more } = d.store.page(p.public_key, after, limit));
-    } else if (!asker.open) return undefined;
+    const woken = await d.longPolls.wait(p.public_key, wait * 1000, (cancel) => asker.onAbort(cancel));
+    if (!asker.open) return undefined;
+    if (woken) ({ messages, more } = d.store.page(p.public_key, after, limit));
   }
   if (maxBytes === Infinity) {
     const cursor = messages.length ? messages[messages.length - 1]!.seq : after;

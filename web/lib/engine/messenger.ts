@@ -51,11 +51,12 @@ export class Messenger {
   #wsUrl: string | undefined;
   #wsRetry = 0;
   #pollTimer: ReturnType<typeof setTimeout> | undefined;
-  /** A retrieval is under way (perhaps held for LONG_POLL_S); another asked for meanwhile runs right after it. */
-  #polling = false;
-  #pollAgain = false;
-  /** The retrieval under way: the route it took, and how to call it off. */
+  /**
+   * The retrieval under way (perhaps held for LONG_POLL_S): the route it
+   * took, and how to call it off. Another asked for meanwhile runs right after it.
+   */
   #retrieval: { route: string; abort: AbortController } | undefined;
+  #pollAgain = false;
   /**
    * Network failures of held retrievals in a row. A held request is open
    * nearly all the time, so any blip (a laptop waking, a network change, a
@@ -395,17 +396,18 @@ export class Messenger {
    */
   async poll(restart = false): Promise<void> {
     clearTimeout(this.#pollTimer);
-    if (this.#polling) {
+    if (this.#retrieval) {
       this.#pollAgain = true;
-      if (restart || this.#retrieval?.route !== this.#route()) this.#retrieval?.abort.abort();
+      if (restart || this.#retrieval.route !== this.#route()) this.#retrieval.abort.abort();
       return;
     }
-    this.#polling = true;
+    const abort = new AbortController();
+    this.#retrieval = { route: this.#route(), abort };
     let next = POLL_FALLBACK_MS;
     try {
-      next = await this.#retrieve();
+      next = await this.#retrieve(abort.signal);
     } finally {
-      this.#polling = false;
+      this.#retrieval = undefined;
       if (this.#pollAgain) {
         this.#pollAgain = false;
         next = 0;
@@ -419,13 +421,11 @@ export class Messenger {
     return `${this.servers.choice.rx ?? ''} ${this.servers.choice.rxProxy ?? ''}`;
   }
 
-  /** One round of retrieval; returns when to start the next (ms). */
-  async #retrieve(): Promise<number> {
+  /** One round of retrieval; returns when to start the next (ms). `signal` calls it off. */
+  async #retrieve(signal: AbortSignal): Promise<number> {
     const rx = this.servers.choice.rx;
     const wait = this.pollWait();
     const started = this.now();
-    const abort = new AbortController();
-    this.#retrieval = { route: this.#route(), abort };
     let received = 0;
     try {
       if (!rx || this.#stopped) return POLL_FALLBACK_MS;
@@ -434,7 +434,7 @@ export class Messenger {
       for (let page = 0; page < MAX_PAGES; page++) {
         const cursors = (await this.store.getSetting('cursors')) ?? {};
         const { header } = await this.crypto.signRetrieval(id);
-        const res = await getMessages(rx, header, cursors[id], 200, await this.servers.via('rx'), wait, abort.signal);
+        const res = await getMessages(rx, header, cursors[id], 200, await this.servers.via('rx'), wait, signal);
         if (this.#stopped) return POLL_FALLBACK_MS;
         received += res.messages.length;
         await this.#enqueueReceive(res.messages, rx, id, res.cursor);
@@ -457,7 +457,7 @@ export class Messenger {
       return held ? REPOLL_MS : Math.max(0, POLL_FALLBACK_MS - (this.now() - started));
     } catch (e) {
       // Called off by us (a new route, the network back), wherever it was: nobody failed; the next one starts at once.
-      if (abort.signal.aborted || (e instanceof RelayError && e.code === ABORTED)) return 0;
+      if (signal.aborted || (e instanceof RelayError && e.code === ABORTED)) return 0;
       if (rx && e instanceof RelayError && e.status === 0) {
         if (wait > 0 && this.#heldFailures++ === 0) return HELD_RETRY_MS;
         this.#setConnection('offline');
@@ -470,8 +470,6 @@ export class Messenger {
         }
       }
       return this.#ws?.readyState === 1 ? POLL_LIVE_MS : POLL_FALLBACK_MS;
-    } finally {
-      if (this.#retrieval?.abort === abort) this.#retrieval = undefined;
     }
   }
 
