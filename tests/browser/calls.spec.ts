@@ -219,6 +219,41 @@ test('Alice gives up before Bob answers: a missed call for him', async () => {
   await expect(entry(bob, 'missed', 'in')).toBeVisible();
 });
 
+test('Alice in two tabs: a call rings in one; calling from the other moves the connection there', async () => {
+  await alice.goto(`${A}/#/`);
+  const tab2 = await actx.newPage();
+  try {
+    await tab2.goto(`${A}/#/`);
+    await expect(tab2.getByTestId('connection')).toHaveAttribute('data-engine', 'here');
+    await expect(alice.getByTestId('connection')).toHaveAttribute('data-engine', 'other-tab');
+    await bob.goto(`${B}/#/`);
+    await openChat(bob, 'Alice');
+    await bob.getByRole('button', { name: 'Voice call Alice' }).click();
+    await expect(screen(tab2)).toHaveAttribute('data-phase', 'incoming', { timeout: 30_000 });
+    // One device, one ring.
+    await expect(screen(alice)).toHaveCount(0);
+    await tab2.keyboard.press('Escape');
+    await expectEnded(tab2, bob);
+
+    // Calling from the tab that does not run the connection takes it there: the answer must reach that tab.
+    await openChat(alice, 'Bob');
+    await alice.getByRole('button', { name: 'Voice call Bob' }).click();
+    await expect(alice.getByTestId('connection')).toHaveAttribute('data-engine', 'here');
+    await expect(screen(bob)).toHaveAttribute('data-phase', 'incoming', { timeout: 30_000 });
+    await bob.getByRole('button', { name: 'Accept call from Alice' }).click();
+    await expectConnected(alice, bob);
+    // While the call lasts, turning to the other tab leaves the connection with it…
+    await tab2.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+    await tab2.waitForTimeout(1000);
+    await expect(tab2.getByTestId('connection')).toHaveAttribute('data-engine', 'other-tab');
+    // …so Bob's hang-up reaches the tab with the call.
+    await bob.getByRole('button', { name: 'Hang up' }).click();
+    await expectEnded(bob, alice);
+  } finally {
+    await tab2.close();
+  }
+});
+
 test('Bob on two devices: both ring; taken or refused on one, the other stops', async ({ browser }) => {
   test.setTimeout(180_000);
   await bob.goto(`${B}/#/`);

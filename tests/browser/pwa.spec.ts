@@ -123,16 +123,43 @@ test('delivery: the sender sees its self-copy come back through its RX relay', a
   await alice.emulateMedia({ colorScheme: 'light' });
 });
 
-test('a second tab of the same user stays in step', async () => {
+test('a second tab of the same user stays in step; one tab runs the connection', async () => {
   const tab2 = await actx.newPage();
   await tab2.goto(`${A}/`);
+  // The tab the user turned to last runs the device's connection; the first one shows its state.
+  await expect(tab2.getByTestId('connection')).toHaveAttribute('data-engine', 'here');
+  await expect(alice.getByTestId('connection')).toHaveAttribute('data-engine', 'other-tab');
+  await expect(alice.getByTestId('connection')).toHaveText(/Live|Polling/);
+  // From here the first tab sends nothing of its own to any relay: no subscription, retrieval or cover traffic.
+  const quiet: string[] = [];
+  const spy = (what: { url(): string }) => quiet.push(what.url());
+  alice.on('request', (r) => /\/v1\//.test(r.url()) && spy(r));
+  alice.on('websocket', spy);
   await openChat(tab2, 'Bob');
   await expect(bubble(tab2, 'Lunch tomorrow?', 'out')).toBeVisible();
   await send(bob, 'Seen in both tabs?');
   await expect(bubble(alice, 'Seen in both tabs?', 'in')).toBeVisible({ timeout: 30_000 });
   await expect(bubble(tab2, 'Seen in both tabs?', 'in')).toBeVisible({ timeout: 30_000 });
   await expect(bubble(tab2, 'Seen in both tabs?', 'in')).toHaveCount(1);
+  // Written in the quiet tab, sent by the one that runs the connection.
+  await send(alice, 'Typed in the first tab');
+  await expect(bubble(bob, 'Typed in the first tab', 'in')).toBeVisible({ timeout: 30_000 });
+  await expect(bubble(alice, 'Typed in the first tab', 'out').locator('[data-state]')).toHaveAttribute('data-state', /sent|delivered|read/, { timeout: 30_000 });
+  expect(quiet).toEqual([]);
+  // Turning to a tab moves the connection there.
+  const turnTo = (page: Page) => page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+  await turnTo(alice);
+  await expect(alice.getByTestId('connection')).toHaveAttribute('data-engine', 'here');
+  await expect(tab2.getByTestId('connection')).toHaveAttribute('data-engine', 'other-tab');
+  await send(bob, 'After switching tabs');
+  await expect(bubble(tab2, 'After switching tabs', 'in')).toBeVisible({ timeout: 30_000 });
+  await turnTo(tab2);
+  await expect(tab2.getByTestId('connection')).toHaveAttribute('data-engine', 'here');
+  // Closing the tab that ran it hands the connection back.
   await tab2.close();
+  await expect(alice.getByTestId('connection')).toHaveAttribute('data-engine', 'here');
+  await send(bob, 'Back to one tab');
+  await expect(bubble(alice, 'Back to one tab', 'in')).toBeVisible({ timeout: 30_000 });
 });
 
 test('notifications in the background: who wrote, and the text only when asked', async () => {

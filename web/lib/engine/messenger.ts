@@ -92,8 +92,14 @@ export class Messenger {
     private readonly now: () => number = Date.now,
   ) {}
 
-  start(me: Me): void {
+  /** Who we are: enough to send (queue to the outbox) without running the engine. */
+  identify(me: Me): void {
     this.#me = { ...me };
+  }
+
+  /** Runs the engine: receiving, the outbox. One tab of a device does (EngineLease). */
+  start(me: Me): void {
+    this.identify(me);
     this.#stopped = false;
     void this.store.pruneSeen(this.now() - SEEN_TTL_MS);
     void this.reconnect().then(() => this.flush(true));
@@ -207,6 +213,11 @@ export class Messenger {
    * goes round again, since it may have read the outbox before the new rows.
    */
   flush(force = false): Promise<void> {
+    // Not running here: the tab that runs the engine sends what this one queued.
+    if (this.#stopped) {
+      this.notify('outbox');
+      return Promise.resolve();
+    }
     if (this.#flushing) {
       this.#flushAgain = true;
       this.#flushForce ||= force;

@@ -14,5 +14,6 @@ export interface CryptoPort {
   openForward(token: string, response?: unknown): Promise<{ status: number; body: unknown }>;
 }
 
-export type ChangeKind = 'contacts' | 'messages' | 'servers' | 'connection' | 'route' | 'counters';
+/** 'outbox': rows were queued by a tab that does not run the engine (EngineLease). */
+export type ChangeKind = 'contacts' | 'messages' | 'servers' | 'connection' | 'route' | 'counters' | 'outbox';
 export type Notify = (kind: ChangeKind, contact?: string) => void;

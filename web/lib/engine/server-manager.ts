@@ -32,6 +32,11 @@ export class ServerManager {
   async seed(origin: string | undefined, bundled: unknown): Promise<void> {
     const known = new Set((await this.store.servers()).map((s) => s.url));
     for (const { url, source } of seedList(origin, bundled)) if (!known.has(url)) await this.store.putServer({ url, source, failures: 0 });
+    await this.reload();
+  }
+
+  /** The proxy setting and the TX/RX choice as saved (another tab may have changed them). */
+  async reload(): Promise<void> {
     this.proxyWanted = (await this.store.getSetting('proxy')) ?? true;
     const saved = await this.store.getSetting('choice');
     // Proxies are re-derived at once, so a restart never talks to TX/RX directly before the first refresh.

@@ -3,6 +3,7 @@ import type { ContactRecord, ServerRecord } from '../db/records.ts';
 import { cryptoWorker, errorText, progressCallback, type Crypto, type KeygenStage } from '../crypto/client.ts';
 import { cleanName, type Invite } from '../domain/invite.ts';
 import { Messenger, type Connection } from '../engine/messenger.ts';
+import { EngineLease } from '../engine/engine-lease.ts';
 import type { ChangeKind } from '../engine/ports.ts';
 import { ServerManager } from '../engine/server-manager.ts';
 import type { Choice } from '../domain/servers.ts';
@@ -29,6 +30,7 @@ interface InstallPrompt extends Event {
 }
 
 const REFRESH_MS = 5 * 60_000;
+const CONNECTIONS: readonly Connection[] = ['offline', 'connecting', 'live', 'polling'];
 
 /** App-wide state: identity, contacts, relays and connection. One instance per tab. */
 export class AppState {
@@ -52,6 +54,8 @@ export class AppState {
   coverSent = $state({ post: 0, get: 0 });
   /** Dual proxy wanted (the route shows whether it is in use). */
   proxyWanted = $state(true);
+  /** Whether this tab runs the device's network engine (EngineLease); other tabs show what it reports. */
+  engineHere = $state(false);
 
   unreadTotal = $derived(this.contacts.reduce((n, c) => n + c.unread, 0));
 
@@ -81,6 +85,7 @@ export class AppState {
   #timer: ReturnType<typeof setInterval> | undefined;
   #started = false;
   #channel: BroadcastChannel | undefined;
+  readonly #lease = new EngineLease(typeof navigator === 'undefined' ? undefined : navigator.locks, (held) => void this.#leading(held));
 
   get crypto(): Crypto {
     this.#crypto ??= cryptoWorker();
@@ -114,14 +119,23 @@ export class AppState {
       // Other tabs of the app share the database; tell them what changed so their views stay current.
       const channel = (this.#channel = typeof BroadcastChannel === 'undefined' ? undefined : new BroadcastChannel('meshchat-changes'));
       channel?.addEventListener('message', (e: MessageEvent) => {
-        const d = e.data as { kind?: unknown; contact?: unknown };
-        const kinds: ChangeKind[] = ['contacts', 'messages', 'servers', 'counters'];
+        const d = e.data as { kind?: unknown; contact?: unknown; state?: unknown };
+        // The engine's tab reports its connection; the others show it (and ask when they start).
+        if (d?.kind === 'connection') {
+          if (!this.#lease.held && CONNECTIONS.includes(d.state as Connection)) this.connection = d.state as Connection;
+          return;
+        }
+        if (d?.kind === 'connection?') return this.#tellConnection();
+        if (d?.kind === 'settings') return void this.#settingsChanged();
+        const kinds: ChangeKind[] = ['contacts', 'messages', 'servers', 'counters', 'outbox'];
         if (typeof d?.kind === 'string' && kinds.includes(d.kind as ChangeKind))
           void this.#onChange(d.kind as ChangeKind, typeof d.contact === 'string' ? d.contact : undefined);
       });
       const notify = (k: ChangeKind, c?: string) => {
         void this.#onChange(k, c);
-        if (k !== 'connection' && k !== 'route') channel?.postMessage({ kind: k, contact: c });
+        if (k === 'connection') this.#tellConnection();
+        // Other tabs re-read the saved choice (ServerManager.reload) on 'servers'.
+        else channel?.postMessage({ kind: k === 'route' ? 'servers' : k, contact: c });
       };
       this.#servers = new ServerManager(this.store, this.crypto, notify);
       this.#messenger = new Messenger(this.store, this.crypto, this.#servers, notify);
@@ -203,6 +217,7 @@ export class AppState {
   /** Forgets the identity and every local record on this device. */
   async logout(): Promise<void> {
     this.#messenger?.stop();
+    this.#lease.release();
     await this.crypto.forget();
     await this.store.clearAll();
     this.profile = undefined;
@@ -216,20 +231,62 @@ export class AppState {
     this.phase = 'ready';
     await Promise.all([this.#reloadContacts(), this.#reloadCounters()]);
     const p = this.profile!;
-    this.#messenger!.start({ publicKey: p.publicKey, fingerprint: p.fingerprint, name: p.name });
+    this.#messenger!.identify({ publicKey: p.publicKey, fingerprint: p.fingerprint, name: p.name });
+    this.cover = coverLevel(await this.store.getSetting('cover'));
+    this.proxyWanted = this.#servers!.proxyWanted;
+    // Cover traffic only while the app is visible: battery and data stay reasonable.
+    // The tab the user turns to runs the engine (EngineLease says why).
+    const vis = () => {
+      const shown = document.visibilityState !== 'hidden';
+      this.#cover!.setVisible(shown);
+      if (shown) void this.#lease.take();
+    };
+    document.addEventListener('visibilitychange', vis);
+    addEventListener('focus', () => void this.#lease.take());
+    // A tab opened in the background waits in line; one in front takes the engine (vis).
+    if (document.visibilityState === 'hidden') this.#lease.join();
+    vis();
+    if (!this.#lease.held) this.#channel?.postMessage({ kind: 'connection?' });
+    // A call keeps the engine in its tab; starting one from another tab takes the engine there first.
+    $effect.root(() => {
+      $effect(() => {
+        const busy = this.calls.busy;
+        this.#lease.pinForCall(busy);
+        if (busy) void this.#lease.take(true);
+      });
+    });
+  }
+
+  /** This tab starts or stops running the network engine (EngineLease). */
+  async #leading(held: boolean): Promise<void> {
+    this.engineHere = held;
+    const messenger = this.#messenger!;
     const cover = this.#cover!;
+    clearInterval(this.#timer);
+    if (!held) {
+      cover.stop();
+      messenger.stop();
+      this.connection = 'connecting';
+      this.#channel?.postMessage({ kind: 'connection?' });
+      return;
+    }
+    // Another tab may have changed the route or the settings while this one was not running.
+    await this.#servers!.reload();
+    if (!this.#lease.held) return;
+    const p = this.profile!;
+    messenger.start({ publicKey: p.publicKey, fingerprint: p.fingerprint, name: p.name });
     await cover.start();
     this.cover = cover.level;
     this.proxyWanted = this.#servers!.proxyWanted;
-    // Cover traffic only while the app is visible: battery and data stay reasonable.
-    const vis = () => cover.setVisible(document.visibilityState !== 'hidden');
-    document.addEventListener('visibilitychange', vis);
-    vis();
     void this.#servers!.refresh().then(() => this.#reloadServers());
-    clearInterval(this.#timer);
     this.#timer = setInterval(() => {
       void this.#servers!.refresh().then(() => this.#messenger?.reconnect());
     }, REFRESH_MS);
+  }
+
+  /** The engine's tab tells the others its connection. */
+  #tellConnection(): void {
+    if (this.#lease.held && this.#messenger) this.#channel?.postMessage({ kind: 'connection', state: this.#messenger.connection });
   }
 
   // ------------------------------------------------------------- contacts
@@ -285,12 +342,27 @@ export class AppState {
   async setCover(id: CoverLevel['id']): Promise<void> {
     await this.#cover?.setLevel(id);
     if (this.#cover) this.cover = this.#cover.level;
+    this.#channel?.postMessage({ kind: 'settings' });
   }
 
   async setProxy(on: boolean): Promise<void> {
     await this.serverManager.setProxy(on);
     this.proxyWanted = on;
     await this.#reloadServers();
+    this.#channel?.postMessage({ kind: 'settings' });
+  }
+
+  /** Another tab changed cover traffic or the dual proxy: the engine, wherever it runs, follows. */
+  async #settingsChanged(): Promise<void> {
+    const cover = this.#cover;
+    if (!cover || !this.#servers) return;
+    if (this.#lease.held) await cover.start();
+    else cover.level = coverLevel(await this.store.getSetting('cover'));
+    this.cover = cover.level;
+    await this.#servers.reload();
+    this.proxyWanted = this.#servers.proxyWanted;
+    await this.#reloadServers();
+    if (this.#lease.held) void this.#messenger?.reconnect();
   }
 
   async deleteContact(id: string): Promise<void> {
@@ -346,6 +418,11 @@ export class AppState {
       void this.#messenger?.flush();
     }
     if (kind === 'counters') await this.#reloadCounters();
+    if (kind === 'outbox' && this.#lease.held) void this.#messenger?.flush();
+    if (kind === 'servers' && !this.#lease.held && this.#servers) {
+      await this.#servers.reload();
+      await this.#reloadServers();
+    }
   }
 
   /** A finished call becomes an entry in its conversation (and other tabs hear of it). */
@@ -366,7 +443,7 @@ export class AppState {
       this.choice = this.#servers.choice;
       this.warnings = this.#servers.warnings;
     }
-    if (this.#messenger) this.connection = this.#messenger.connection;
+    if (this.#messenger && this.#lease.held) this.connection = this.#messenger.connection;
     if (this.#cover) this.coverSent = { ...this.#cover.sent };
   }
   async #reloadCounters(): Promise<void> {
