@@ -250,6 +250,23 @@ test('the manifest is valid and the service worker is active', async () => {
     }
 });
 
+test('before its code loads the page says it is opening; without JavaScript it says why nothing happens', async ({ browser }) => {
+  // The app replaced the placeholder once it started.
+  await expect(alice.locator('#splash')).toHaveCount(0);
+  const html = await (await fetch(`${A}/`)).text();
+  expect(html).toMatch(/<p id="splash" role="status">Opening…<\/p>/);
+  const ctx = await browser.newContext({ javaScriptEnabled: false });
+  try {
+    const page = await ctx.newPage();
+    await page.goto(`${A}/`);
+    // (Playwright's text locators skip <noscript>; the rendered text does not.)
+    expect(await page.locator('body').innerText()).toContain('needs JavaScript to encrypt and decrypt');
+    await expect(page.locator('#splash')).toBeHidden();
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('offline: reload still shows the history; messages written offline are queued and sent later', async () => {
   await openChat(bob, 'Alice Liddell');
   await expect.poll(() => bob.evaluate(() => !!navigator.serviceWorker.controller)).toBe(true);
