@@ -129,6 +129,10 @@ test('(d) a TX relay that drops is detected from missing self-copies, marked sus
     await expect(alice.page.getByTestId('rx')).toHaveText(G.url);
 
     await alice.page.goto(`${G.url}/#/`);
+    // A second tab runs the connection, so the first one's messages are sent (and watched) by another tab.
+    const tab2 = await alice.ctx.newPage();
+    await tab2.goto(`${G.url}/#/`);
+    await expect(alice.page.getByTestId('connection')).toHaveAttribute('data-engine', 'other-tab');
     await openChat(alice.page, 'Bob');
     await send(alice.page, 'one');
     await send(alice.page, 'two');

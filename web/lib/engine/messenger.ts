@@ -270,7 +270,8 @@ export class Messenger {
         try {
           await postMessage(tx, row.packet, await this.servers.via('tx'));
           await this.#finish(row, 'sent');
-          const watched = this.#selfCopies.get(row.id);
+          // A message queued by another tab (or before a reload) pairs up from the outbox.
+          const watched = this.#selfCopies.get(row.id) ?? (row.role === 'self' ? withMessage(row, rows) : undefined);
           if (watched) {
             this.#drops.watch(row.id, tx, this.now(), watched);
             if (this.#drops.size === 1) void this.#checkDrops();
@@ -641,4 +642,10 @@ export class Messenger {
     this.connection = c;
     this.notify('connection');
   }
+}
+
+/** A self-copy and the message it copies (same uuid), when both were due together. */
+function withMessage(self: OutboxRecord, rows: OutboxRecord[]): OutboxRecord[] | undefined {
+  const message = rows.find((r) => r.role === 'message' && r.uuid === self.uuid);
+  return message && [message, self];
 }
