@@ -411,6 +411,8 @@ export class AppState {
   async #onChange(kind: ChangeKind, contact?: string): Promise<void> {
     if (kind === 'messages' || kind === 'contacts') await this.#reloadContacts();
     if (kind === 'messages' && contact) this.messageVersion = { ...this.messageVersion, [contact]: (this.messageVersion[contact] ?? 0) + 1 };
+    // Not running the engine: the route is the one the engine's tab saved.
+    if (kind === 'servers' && !this.#lease.held) await this.#servers?.reload();
     if (kind === 'servers' || kind === 'connection' || kind === 'route') await this.#reloadServers();
     // A new TX/RX choice: move the subscription (and retry the outbox) right away.
     if (kind === 'route' && this.phase === 'ready') {
@@ -419,10 +421,6 @@ export class AppState {
     }
     if (kind === 'counters') await this.#reloadCounters();
     if (kind === 'outbox' && this.#lease.held) void this.#messenger?.flush();
-    if (kind === 'servers' && !this.#lease.held && this.#servers) {
-      await this.#servers.reload();
-      await this.#reloadServers();
-    }
   }
 
   /** A finished call becomes an entry in its conversation (and other tabs hear of it). */
