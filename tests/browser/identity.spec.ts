@@ -144,5 +144,8 @@ test('a newcomer who opens an invite link is told whose it is, and adds them rig
   await p3.goto(`${url}/#/invite?k=not-a-key&n=${Buffer.from('Mallory').toString('base64url')}`);
   await expect(p3.getByLabel('Your name')).toBeVisible();
   await expect(p3.getByTestId('invited-by')).toHaveCount(0);
+  // Another invite opened in the same tab while the welcome screen shows: the note follows it.
+  await p3.evaluate((l) => (location.hash = l.slice(l.indexOf('#'))), link);
+  await expect(p3.getByTestId('invited-by')).toHaveText(/^Gina invited you\./);
   for (const c of [one, two, three]) await c.close();
 });
