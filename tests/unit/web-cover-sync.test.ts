@@ -7,7 +7,7 @@ import { newerThan, parseSync, syncExtra } from '../../web/lib/domain/sync.ts';
 const KEY = 'M'.repeat(388) + 'IDAQ';
 const KEY2 = 'N'.repeat(388) + 'IDAQ';
 const NOW = 5_000_000;
-const s = (url: string, load: number, extra: Partial<ServerRecord> = {}): ServerRecord => ({ url, source: 'learned', failures: 0, load, id: url.slice(-1).repeat(64).replace(/[^0-9a-f]/g, 'a'), publicKey: KEY, ...extra });
+const s = (url: string, load: number, extra: Partial<ServerRecord> = {}): ServerRecord => ({ url, source: 'learned', failures: 0, load, id: url.charCodeAt(url.length - 1).toString(16).padStart(2, '0').repeat(32), publicKey: KEY, ...extra });
 
 describe('drop detection', () => {
   it('self-copies that come back clear; late ones are returned once', () => {

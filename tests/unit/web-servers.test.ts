@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ServerRecord } from '../../web/lib/db/records.ts';
-import { backoffMs, checkPin, chooseRelays, normalise, recordFailure, recordSuccess, seedList } from '../../web/lib/domain/servers.ts';
+import { backoffMs, checkPin, chooseProxies, chooseRelays, normalise, recordFailure, recordSuccess, seedList } from '../../web/lib/domain/servers.ts';
 
 const s = (url: string, load?: number, extra: Partial<ServerRecord> = {}): ServerRecord => ({ url, source: 'learned', failures: 0, ...(load === undefined ? {} : { load }), ...extra });
 const NOW = 1_000_000;
@@ -27,6 +27,24 @@ describe('relay choice', () => {
     const list = [s('http://a', 0.1), s('http://b', 0.2), s('http://c', 0.9)];
     expect(chooseRelays(list, NOW, 'http://c')).toEqual({ tx: 'http://a', rx: 'http://c', shared: false });
     expect(chooseRelays(list, NOW, 'http://gone')).toEqual({ tx: 'http://a', rx: 'http://b', shared: false });
+  });
+
+  it('counts a relay known under two addresses once: never TX and RX together, never both proxies or a proxy of itself', () => {
+    const id = (c: string) => ({ id: c.repeat(64), publicKey: `key-${c}` });
+    // One relay as http://localhost:8080 and http://127.0.0.1:8080 (the page's own origin), and three others.
+    const same = [s('http://127.0.0.1:8080', 0.1, id('a')), s('http://localhost:8080', 0.1, id('a'))];
+    expect(chooseRelays(same, NOW)).toEqual({ tx: 'http://127.0.0.1:8080', rx: 'http://127.0.0.1:8080', shared: true });
+    const list = [...same, s('http://b', 0.2, id('b')), s('http://c', 0.3, id('c')), s('http://d', 0.4, id('d'))];
+    const c = chooseRelays(list, NOW);
+    expect(c).toEqual({ tx: 'http://127.0.0.1:8080', rx: 'http://b', shared: false });
+    // Only c and d are other relays: four distinct ones, not a second address of TX as a proxy.
+    expect(chooseProxies(list, NOW, c, true)).toMatchObject({ txProxy: 'http://c', rxProxy: 'http://d', proxyMode: 'full' });
+    const three = list.filter((r) => r.url !== 'http://d');
+    expect(chooseProxies(three, NOW, chooseRelays(three, NOW), true)).toMatchObject({ txProxy: 'http://c', rxProxy: 'http://c', proxyMode: 'shared' });
+    // The address RX is reached by is kept (the subscription and cursor live there).
+    expect(chooseRelays(list, NOW, 'http://localhost:8080')).toEqual({ tx: 'http://b', rx: 'http://localhost:8080', shared: false });
+    // Without ids (not checked yet), addresses are all we know.
+    expect(chooseRelays([s('http://x', 0.1), s('http://y', 0.2)], NOW)).toEqual({ tx: 'http://x', rx: 'http://y', shared: false });
   });
 
   it('ranks unknown load behind measured low load', () => {

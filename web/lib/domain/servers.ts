@@ -22,10 +22,18 @@ export function usable(s: ServerRecord, now: number): boolean {
   return true;
 }
 
-export function rank(servers: ServerRecord[], now: number): ServerRecord[] {
-  return servers
+/**
+ * Usable relays, best first, each relay once: one relay known under two
+ * addresses (its name and its IP, say) has one id, and counting it twice
+ * would let it be TX and RX, or both proxies, at once. Of its addresses the
+ * one in `prefer` (the current RX) is kept, else the best ranked.
+ */
+export function rank(servers: ServerRecord[], now: number, prefer?: string): ServerRecord[] {
+  const sorted = servers
     .filter((s) => usable(s, now))
     .sort((a, b) => (a.load ?? UNKNOWN_LOAD) - (b.load ?? UNKNOWN_LOAD) || a.failures - b.failures || (b.lastSeen ?? 0) - (a.lastSeen ?? 0) || a.url.localeCompare(b.url));
+  const preferred = sorted.find((s) => s.url === prefer);
+  return sorted.filter((s) => !s.id || (preferred?.id === s.id ? s === preferred : sorted.find((o) => o.id === s.id) === s));
 }
 
 export interface Choice {
@@ -46,7 +54,7 @@ export interface Choice {
  * a reconnect (and, with a mesh, gains nothing).
  */
 export function chooseRelays(servers: ServerRecord[], now: number, keepRx?: string): Choice {
-  const ranked = rank(servers, now);
+  const ranked = rank(servers, now, keepRx);
   if (ranked.length === 0) return { shared: false };
   // A relay suspected of dropping (drop-watch.ts) is the last resort as TX.
   const suspect = (s: ServerRecord) => s.suspectUntil !== undefined && s.suspectUntil > now;
@@ -73,7 +81,9 @@ export function chooseProxies(servers: ServerRecord[], now: number, c: Choice, w
   if (c.rx === undefined) delete base.rx;
   if (!wanted) return { ...base, proxyMode: 'off' };
   const usableTargets = (u: string | undefined) => servers.some((s) => s.url === u && s.id && s.publicKey);
-  const candidates = rank(servers, now).filter((s) => s.url !== c.tx && s.url !== c.rx && s.id && s.publicKey);
+  // By address and by id: another address of TX or RX is the same relay.
+  const taken = new Set<string | undefined>([c.tx, c.rx, ...servers.filter((s) => s.url === c.tx || s.url === c.rx).map((s) => s.id)]);
+  const candidates = rank(servers, now).filter((s) => !taken.has(s.url) && !taken.has(s.id) && s.id && s.publicKey);
   if (!c.tx || !c.rx || c.shared || !usableTargets(c.tx) || !usableTargets(c.rx) || candidates.length === 0) return { ...base, proxyMode: 'unavailable' };
   if (candidates.length === 1) return { ...base, txProxy: candidates[0]!.url, rxProxy: candidates[0]!.url, proxyMode: 'shared' };
   return { ...base, txProxy: candidates[0]!.url, rxProxy: candidates[1]!.url, proxyMode: 'full' };
