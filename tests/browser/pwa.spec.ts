@@ -97,6 +97,20 @@ test('each sends through one relay and receives from the other', async () => {
   await alice.screenshot({ path: `${SHOTS}/settings.png` });
 });
 
+test('a relay added under a second address is known as the same relay, and never receives for the one it sends for', async () => {
+  const other = A.replace('127.0.0.1', 'localhost');
+  await alice.getByLabel('Relay URL').fill(other);
+  await alice.getByRole('button', { name: 'Add relay' }).click();
+  await expect(alice.getByTestId('relay').filter({ hasText: other }).getByTestId('same-relay')).toHaveText(`same relay as ${A}`, { timeout: 20_000 });
+  await alice.getByRole('button', { name: 'Check now' }).click();
+  await expect(alice.getByRole('button', { name: 'Check now' })).toBeEnabled();
+  const r = await route(alice);
+  // A and its second address are one relay: TX and RX are still A and B, one each.
+  expect([r.tx, r.rx].map((u) => (u === other ? A : u)).sort()).toEqual([A, B].sort());
+  await alice.getByTestId('relay').filter({ hasText: other }).getByRole('button', { name: 'Remove' }).click();
+  await expect(alice.getByTestId('relay')).toHaveCount(2);
+});
+
 test('they chat both ways', async () => {
   await openChat(alice, 'Bob');
   await send(alice, 'Hi Bob! This is end-to-end encrypted.');
