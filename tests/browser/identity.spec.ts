@@ -149,3 +149,41 @@ test('a newcomer who opens an invite link is told whose it is, and adds them rig
   await expect(p3.getByTestId('invited-by')).toHaveText(/^Gina invited you\./);
   for (const c of [one, two, three]) await c.close();
 });
+
+test('logging out erases everything on this device, in every open tab of the app', async ({ browser }) => {
+  const url = relays[0]!.url;
+  const ctx = await browser.newContext();
+  try {
+    const p1 = await ctx.newPage();
+    await createIdentity(p1, url, 'Lou');
+    const p2 = await ctx.newPage();
+    await p2.goto(`${url}/`);
+    await expect(p2.getByTestId('connection')).toHaveAttribute('data-engine', 'here');
+    await p1.goto(`${url}/#/settings`);
+    await p1.getByRole('button', { name: 'Log out…' }).click();
+    await p1.getByRole('button', { name: 'Erase everything on this device' }).click();
+    // Both tabs start over at the welcome screen; nothing of Lou is left to load.
+    for (const p of [p1, p2]) await expect(p.getByLabel('Your name')).toBeVisible({ timeout: 20_000 });
+    await p2.reload();
+    await expect(p2.getByLabel('Your name')).toBeVisible();
+    const left = await p2.evaluate(
+      () =>
+        new Promise<number>((resolve, reject) => {
+          const open = indexedDB.open('meshchat');
+          open.onerror = () => reject(open.error);
+          open.onsuccess = () => {
+            const db = open.result;
+            // Relays the app knows are seeded again at start; what was Lou's must be gone.
+            const names = ['contacts', 'messages', 'outbox', 'seen'];
+            const tx = db.transaction(names, 'readonly');
+            let n = 0;
+            for (const s of names) tx.objectStore(s).count().onsuccess = (e) => (n += (e.target as IDBRequest<number>).result);
+            tx.oncomplete = () => resolve(n);
+          };
+        }),
+    );
+    expect(left).toBe(0);
+  } finally {
+    await ctx.close();
+  }
+});

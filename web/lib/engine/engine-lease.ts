@@ -24,6 +24,7 @@ export class EngineLease {
   #taking = false;
   #pinned = false;
   #callRelease: (() => void) | undefined;
+  #closed = false;
 
   constructor(
     private readonly locks: LockManager | undefined,
@@ -32,6 +33,7 @@ export class EngineLease {
 
   /** Waits in line for the engine (granted when no tab runs it); once per tab. */
   join(): void {
+    if (this.#closed) return;
     if (!this.locks) {
       if (!this.held) this.#set(true);
       return;
@@ -48,7 +50,7 @@ export class EngineLease {
   async take(evenDuringCall = false): Promise<void> {
     if (!this.locks) return this.join();
     // One at a time: a second steal would take it from the first (focus and visibility often come together).
-    if (this.held || this.#taking) return;
+    if (this.held || this.#taking || this.#closed) return;
     this.#taking = true;
     const callElsewhere = !evenDuringCall && !!(await this.locks.query()).held?.some((l) => l.name === CALL_LOCK);
     if (callElsewhere || this.held) {
@@ -71,8 +73,9 @@ export class EngineLease {
     }
   }
 
-  /** Gives the engine up (logout); another tab in line gets it. */
+  /** Gives the engine up for good (logout, before the page reloads); another tab in line gets it. */
   release(): void {
+    this.#closed = true;
     this.#release?.();
   }
 

@@ -127,6 +127,11 @@ export class AppState {
         }
         if (d?.kind === 'connection?') return this.#tellConnection();
         if (d?.kind === 'settings') return void this.#settingsChanged();
+        if (d?.kind === 'logout') return this.#halt();
+        if (d?.kind === 'logged-out') {
+          location.hash = '#/';
+          return location.reload();
+        }
         const kinds: ChangeKind[] = ['contacts', 'messages', 'servers', 'counters', 'outbox'];
         if (typeof d?.kind === 'string' && kinds.includes(d.kind as ChangeKind))
           void this.#onChange(d.kind as ChangeKind, typeof d.contact === 'string' ? d.contact : undefined);
@@ -216,15 +221,25 @@ export class AppState {
 
   /** Forgets the identity and every local record on this device. */
   async logout(): Promise<void> {
-    this.#messenger?.stop();
-    this.#lease.release();
+    // Every tab of the app stops first (none may write to what is being erased), then starts over.
+    this.#channel?.postMessage({ kind: 'logout' });
+    this.#halt();
     await this.crypto.forget();
     await this.store.clearAll();
+    this.#channel?.postMessage({ kind: 'logged-out' });
     this.profile = undefined;
     this.contacts = [];
     this.phase = 'welcome';
     location.hash = '#/';
     location.reload();
+  }
+
+  /** Stops the network engine in this tab for good (logout). */
+  #halt(): void {
+    this.#lease.release();
+    this.#messenger?.stop();
+    this.#cover?.stop();
+    clearInterval(this.#timer);
   }
 
   async #enter(): Promise<void> {
