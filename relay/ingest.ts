@@ -92,7 +92,6 @@ export function nativeCheckBase64(s: string, field: string): number {
   return scratch[0]!;
 }
 
-
 // Room for the largest preimage a relay accepts, in UTF-8 (at most 3 bytes a character).
 const preimage = Buffer.allocUnsafeSlow(3 * (P.SPKI_B64_CHARS + 2 * MAX_B64) + 2);
 

@@ -32,8 +32,10 @@ export function rank(servers: ServerRecord[], now: number, prefer?: string): Ser
   const sorted = servers
     .filter((s) => usable(s, now))
     .sort((a, b) => (a.load ?? UNKNOWN_LOAD) - (b.load ?? UNKNOWN_LOAD) || a.failures - b.failures || (b.lastSeen ?? 0) - (a.lastSeen ?? 0) || a.url.localeCompare(b.url));
-  const preferred = sorted.find((s) => s.url === prefer);
-  return sorted.filter((s) => !s.id || (preferred?.id === s.id ? s === preferred : sorted.find((o) => o.id === s.id) === s));
+  // One address per relay id: the first (best) one, unless `prefer` is another of them.
+  const kept = new Map<string, ServerRecord>();
+  for (const s of sorted) if (s.id && (!kept.has(s.id) || s.url === prefer)) kept.set(s.id, s);
+  return sorted.filter((s) => !s.id || kept.get(s.id) === s);
 }
 
 export interface Choice {
@@ -82,8 +84,8 @@ export function chooseProxies(servers: ServerRecord[], now: number, c: Choice, w
   if (!wanted) return { ...base, proxyMode: 'off' };
   const usableTargets = (u: string | undefined) => servers.some((s) => s.url === u && s.id && s.publicKey);
   // By address and by id: another address of TX or RX is the same relay.
-  const taken = new Set<string | undefined>([c.tx, c.rx, ...servers.filter((s) => s.url === c.tx || s.url === c.rx).map((s) => s.id)]);
-  const candidates = rank(servers, now).filter((s) => !taken.has(s.url) && !taken.has(s.id) && s.id && s.publicKey);
+  const takenIds = new Set(servers.filter((s) => s.url === c.tx || s.url === c.rx).map((s) => s.id));
+  const candidates = rank(servers, now).filter((s) => s.url !== c.tx && s.url !== c.rx && s.id && !takenIds.has(s.id) && s.publicKey);
   if (!c.tx || !c.rx || c.shared || !usableTargets(c.tx) || !usableTargets(c.rx) || candidates.length === 0) return { ...base, proxyMode: 'unavailable' };
   if (candidates.length === 1) return { ...base, txProxy: candidates[0]!.url, rxProxy: candidates[0]!.url, proxyMode: 'shared' };
   return { ...base, txProxy: candidates[0]!.url, rxProxy: candidates[1]!.url, proxyMode: 'full' };
