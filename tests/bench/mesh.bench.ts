@@ -1,18 +1,17 @@
 // Mesh benchmark: 10 real relay processes on loopback, linked as a line with
 // skip links (each relay to the next two: degree 4 inside, 5 hops end to end).
 // 500 msg/s are POSTed at relay 0 and a WebSocket subscriber at relay 9 (the
-// farthest) timestamps each push. Run once with plain flooding and once with
+// farthest, in a process of its own) timestamps each push. Run once with plain flooding and once with
 // plumtree (eager tree + ihave/graft), same topology, rate and duration, and
 // then through the floor (mesh-floor.js: processes doing only the unavoidable
 // part of a hop), so the relays' numbers read against what the machine costs.
 // MESH_BENCH_DUMP=<prefix> writes each run's measured messages as
 // `<send time ms> <latency ms>` lines to <prefix>-<mode>-<rate>.txt: whether
 // a p99 comes from a few stalls or from a standing queue.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import WebSocket from 'ws';
 import * as P from '../../protocol/index.ts';
 import { cleanup, engine, freePort, keyPair, shaped, tempDir } from '../relay/harness.ts';
 import { linked, type MeshNode, metrics, startMesh, sum } from '../relay/mesh-harness.ts';
@@ -133,6 +132,40 @@ async function runFloor(mode: 'floor' | 'floor+store', rate: number): Promise<Re
   }
 }
 
+const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+/**
+ * The subscriber at the far relay, in a process of its own (push-receiver.js),
+ * so the time a push arrives is not held up by this process's own work and
+ * collections (the load generator's); send and arrival times share the
+ * machine's monotonic clock. In this process it measured p99 35.7/38.3 ms
+ * against 33.6/38.8 at 500 msg/s, and 37.0/27.2 against 24.0/22.6 at 50 msg/s
+ * (docs/performance.md, session 15).
+ */
+async function subscribeAt(url: string, retrieval: string, arrived: (id: string, at: number) => void): Promise<{ count(): Promise<number>; close(): Promise<void> }> {
+  const child = fork(new URL('./push-receiver.js', import.meta.url).pathname, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const reply = <T>(): Promise<T> =>
+    new Promise((resolve, reject) => {
+      child.once('message', (m) => resolve(m as T));
+      child.once('exit', (code) => reject(new Error(`mesh receiver exited (${code})`)));
+    });
+  const ready = reply<{ ready: true }>();
+  child.send({ subscribe: { url, frames: [retrieval], by: 'id' } });
+  await ready;
+  return {
+    count: async () => {
+      const r = reply<{ count: number }>();
+      child.send({ count: true });
+      return (await r).count;
+    },
+    close: async () => {
+      const r = reply<{ received: [string, number][] }>();
+      child.send({ report: true });
+      for (const [id, at] of (await r).received) arrived(id, at);
+    },
+  };
+}
+
 async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
   const k = await keyPair();
   // Send time and whether the message belongs to the measured phase (warm-up
@@ -141,28 +174,15 @@ async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
   const latencies: number[] = [];
   const timeline: string[] | undefined = process.env.MESH_BENCH_DUMP ? [] : undefined;
   let measuring = false;
-  const ws = new WebSocket(`${t.farUrl.replace('http', 'ws')}/v1/subscribe`);
-  await new Promise((r, j) => ws.once('open', r).once('error', j));
-  ws.send(JSON.stringify(await P.signRetrieval(engine, k, t.farId)));
-  let synced!: () => void;
-  const ready = new Promise<void>((r) => (synced = r));
-  ws.on('message', (d) => {
-    const now = performance.now();
-    const f = JSON.parse(d.toString());
-    if (f.type === 'synced') synced();
-    if (f.type !== 'messages') return;
-    for (const m of f.messages) {
-      const e = sentAt.get(m.id);
-      if (e !== undefined) {
-        sentAt.delete(m.id);
-        if (e.measured) {
-          latencies.push(now - e.t);
-          timeline?.push(`${e.t.toFixed(1)} ${(now - e.t).toFixed(2)}`);
-        }
-      }
-    }
-  });
-  await ready;
+  const arrived = (id: string, at: number): void => {
+    const e = sentAt.get(id);
+    if (e === undefined) return;
+    sentAt.delete(id);
+    if (!e.measured) return;
+    latencies.push(at - e.t);
+    timeline?.push(`${e.t.toFixed(1)} ${(at - e.t).toFixed(2)}`);
+  };
+  const subscriber = await subscribeAt(t.farUrl, JSON.stringify(await P.signRetrieval(engine, k, t.farId)), arrived);
 
   // Open loop at RATE: a POST every 1/RATE s whatever the answers do, from a
   // load generator light enough to leave the CPU to the ten relays.
@@ -188,7 +208,7 @@ async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
       const wait = due - performance.now();
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
       const { id, body } = packets[i]!;
-      sentAt.set(id, { t: performance.now(), measured: measuring });
+      sentAt.set(id, { t: nowMs(), measured: measuring });
       poster.post('/v1/messages', body);
       posted++;
     }
@@ -205,13 +225,13 @@ async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
   const refused = poster.bad - badBefore;
   // Let the tail arrive.
   const deadline = Date.now() + 10_000;
-  while (latencies.length < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while ((await subscriber.count()) < posted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  await subscriber.close();
   measuring = false;
   const lost = [...sentAt.values()].filter((e) => e.measured).length;
   if (lost) console.log(`${mode} ${rate}/s: ${lost} measured message(s) not pushed at the far end within 10 s`);
   const cpuAfter = t.pids.reduce((a, pid) => a + cpuSeconds(pid), 0);
   const after = await t.scrape?.();
-  ws.close();
   poster.close();
   if (poster.reconnects) console.log(`${mode} ${rate}/s: the relay closed ${poster.reconnects} idle keep-alive connection(s) of the load generator's (requests caught on one were sent again)`);
   if (poster.statuses.size) console.log(`${mode}: refused POSTs by status: ${JSON.stringify(Object.fromEntries(poster.statuses))}`);
