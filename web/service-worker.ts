@@ -3,7 +3,7 @@
 /// <reference lib="esnext" />
 /// <reference lib="webworker" />
 import { build, files, version } from '$service-worker';
-import { notificationRoute } from '$lib/domain/notify.ts';
+import { isWindowRole, notificationRoute, notificationWindow, ROLE_QUESTION, type WindowRole } from '$lib/domain/notify.ts';
 
 /**
  * App-shell cache: every built asset and static file is cached at install,
@@ -63,18 +63,35 @@ sw.addEventListener('fetch', (event) => {
   );
 });
 
+/**
+ * Asks a window whether it runs the engine or has a call. Asked, not read from
+ * `navigator.locks.query()`: Chromium's lock `clientId` is not the Clients
+ * API's id. A window that does not answer quickly counts as neither.
+ */
+const roleOf = (w: WindowClient): Promise<WindowRole | undefined> =>
+  new Promise((resolve) => {
+    const channel = new MessageChannel();
+    const timer = setTimeout(() => resolve(undefined), 500);
+    channel.port1.onmessage = (e) => {
+      clearTimeout(timer);
+      resolve(isWindowRole(e.data) ? e.data : undefined);
+    };
+    w.postMessage({ type: ROLE_QUESTION }, [channel.port2]);
+  });
+
 // A notification clicked (web/lib/engine/notifier.ts): focus an open window of
-// the app and tell it which conversation to open, or open a new one there.
+// the app (the one with the call or the engine, see notificationWindow) and
+// tell it which conversation to open, or open a new one there.
 sw.addEventListener('notificationclick', (event) => {
   event.notification.close();
   const open = notificationRoute(event.notification.data) ?? '#/';
   event.waitUntil(
     (async () => {
       const windows = await sw.clients.matchAll({ type: 'window', includeUncontrolled: true });
-      const win = windows.find((w) => w.focused) ?? windows[0];
+      const win = notificationWindow(windows, await Promise.all(windows.map(roleOf)));
       if (win) {
-        await win.focus();
         win.postMessage({ type: 'open', open });
+        await win.focus();
       } else await sw.clients.openWindow(`${sw.registration.scope}${open}`);
     })(),
   );

@@ -169,6 +169,38 @@ test('a second tab of the same user stays in step; one tab runs the connection',
   await expect(bubble(tab2, 'After switching tabs', 'in')).toBeVisible({ timeout: 30_000 });
   await turnTo(tab2);
   await expect(tab2.getByTestId('connection')).toHaveAttribute('data-engine', 'here');
+  // A notification clicked opens its conversation in the tab that runs the
+  // connection (where a call would ring), whichever the browser thinks is
+  // focused. The click is dispatched inside the service worker: a real one
+  // needs the OS.
+  await actx.grantPermissions(['notifications'], { origin: A });
+  const chatRoute = new URL(tab2.url()).hash;
+  const clickNotificationWith = async (engineTab: Page, otherTab: Page) => {
+    for (const p of [alice, tab2]) {
+      await p.getByRole('link', { name: 'Settings' }).click();
+      await expect(p.getByRole('heading', { name: 'Your route' })).toBeVisible();
+    }
+    // Each click above turned to its tab and moved the connection (headless,
+    // every page counts as focused): let it settle, then turn to the one that should have it.
+    const engines = () => Promise.all([alice, tab2].map((p) => p.getByTestId('connection').getAttribute('data-engine')));
+    await expect.poll(async () => (await engines()).sort()).toEqual(['here', 'other-tab']);
+    await turnTo(engineTab);
+    await expect(engineTab.getByTestId('connection')).toHaveAttribute('data-engine', 'here');
+    await expect(otherTab.getByTestId('connection')).toHaveAttribute('data-engine', 'other-tab');
+    await alice.evaluate(async (open) => (await navigator.serviceWorker.ready).showNotification('Bob', { tag: 'click-test', data: { type: 'open', open } }), chatRoute);
+    await actx.serviceWorkers()[0]!.evaluate(async () => {
+      const g = globalThis as unknown as { registration: ServiceWorkerRegistration; NotificationEvent: new (type: string, init: { notification: Notification }) => Event };
+      const [n] = await g.registration.getNotifications({ tag: 'click-test' });
+      // The handler's waitUntil throws for an event the page made; its work is already under way.
+      globalThis.dispatchEvent(new g.NotificationEvent('notificationclick', { notification: n! }));
+    });
+    await expect.poll(() => new URL(engineTab.url()).hash).toBe(chatRoute);
+    expect(new URL(otherTab.url()).hash).toBe('#/settings');
+  };
+  await clickNotificationWith(tab2, alice);
+  await clickNotificationWith(alice, tab2);
+  await turnTo(tab2);
+  await expect(tab2.getByTestId('connection')).toHaveAttribute('data-engine', 'here');
   // Closing the tab that ran it hands the connection back.
   await tab2.close();
   await expect(alice.getByTestId('connection')).toHaveAttribute('data-engine', 'here');

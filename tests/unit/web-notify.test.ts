@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { callNotification, messageNotification, NOTIFY_OFF, notificationRoute } from '../../web/lib/domain/notify.ts';
+import { callNotification, messageNotification, NOTIFY_OFF, notificationRoute, notificationWindow, isWindowRole } from '../../web/lib/domain/notify.ts';
 
 const ID = 'ab'.repeat(32);
 const bob = { id: ID, name: 'Bob' };
@@ -29,5 +29,21 @@ describe('background notifications', () => {
     expect(notificationRoute({ type: 'open', open: `#/chat/${ID}` })).toBe(`#/chat/${ID}`);
     for (const v of [null, 'x', { type: 'open' }, { type: 'open', open: 'https://evil.example/' }, { type: 'open', open: `#/chat/${ID}/x` }, { type: 'go', open: `#/chat/${ID}` }])
       expect(notificationRoute(v)).toBeUndefined();
+  });
+
+  it('a click brings forward the window with the call, else the engine, else the focused one', () => {
+    const [a, b, c] = [{ focused: false }, { focused: true }, { focused: false }];
+    const idle = { engine: false, call: false };
+    expect(notificationWindow([a, b, c], [idle, { engine: true, call: false }, { engine: false, call: true }])).toBe(c);
+    expect(notificationWindow([a, b, c], [idle, idle, { engine: true, call: false }])).toBe(c);
+    // No answer (a window still loading) counts as neither.
+    expect(notificationWindow([a, b, c], [undefined, undefined, undefined])).toBe(b);
+    expect(notificationWindow([a, c], [])).toBe(a);
+    expect(notificationWindow([], [])).toBeUndefined();
+  });
+
+  it('a window\'s answer is checked before it counts', () => {
+    expect(isWindowRole({ engine: true, call: false })).toBe(true);
+    for (const v of [null, 'engine', { engine: 'yes', call: false }, { engine: true }]) expect(isWindowRole(v)).toBe(false);
   });
 });

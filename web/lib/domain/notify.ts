@@ -51,3 +51,25 @@ export const notificationRoute = (v: unknown): string | undefined =>
   typeof v === 'object' && v !== null && (v as { type?: unknown }).type === 'open' && typeof (v as { open?: unknown }).open === 'string' && ROUTE.test((v as { open: string }).open)
     ? (v as { open: string }).open
     : undefined;
+
+/** What a window of the app answers when a notification is clicked (service worker ↔ page). */
+export interface WindowRole {
+  /** This tab runs the device's network engine. */
+  engine: boolean;
+  /** This tab has a call (ringing or connected). */
+  call: boolean;
+}
+export const ROLE_QUESTION = 'role?';
+export const isWindowRole = (v: unknown): v is WindowRole =>
+  typeof v === 'object' && v !== null && typeof (v as WindowRole).engine === 'boolean' && typeof (v as WindowRole).call === 'boolean';
+
+/**
+ * Which open window a notification click brings forward: the one with a call
+ * (it rings there), else the one running the network engine, else the
+ * focused one, else the first. With two tabs open the focused or first window
+ * may be one that cannot answer the ringing call. `roles[i]` is what
+ * `windows[i]` answered (undefined: no answer in time).
+ */
+export function notificationWindow<W extends { focused: boolean }>(windows: readonly W[], roles: readonly (WindowRole | undefined)[]): W | undefined {
+  return windows.find((_, i) => roles[i]?.call) ?? windows.find((_, i) => roles[i]?.engine) ?? windows.find((w) => w.focused) ?? windows[0];
+}

@@ -7,7 +7,11 @@ import { NOTIFY_OFF, type NotificationText, type NotifySetting } from '../domain
  * app and open the conversation even from a minimised window.
  */
 export class Notifier {
-  constructor(private readonly store: AppStore) {}
+  constructor(
+    private readonly store: AppStore,
+    /** Opens an app route (the router's, not `location.hash`: see AppState). */
+    private readonly open: (route: string) => void,
+  ) {}
 
   /** Read from the store each time it is needed: another tab may have changed it. */
   async load(): Promise<NotifySetting> {
@@ -43,7 +47,7 @@ export class Notifier {
       const shown = new Notification(n.title, options);
       shown.onclick = () => {
         focus();
-        location.hash = n.open;
+        this.open(n.open);
         shown.close();
       };
     } catch (e) {

@@ -1,3 +1,5 @@
+import { goto } from '$app/navigation';
+import { resolve } from '$app/paths';
 import { AppStore } from '../db/store.ts';
 import type { ContactRecord, ServerRecord } from '../db/records.ts';
 import { cryptoWorker, errorText, progressCallback, type Crypto, type KeygenStage } from '../crypto/client.ts';
@@ -13,7 +15,7 @@ import { MAX_SYNC_PICTURE } from '../domain/sync.ts';
 import { thumbnailDataUrl } from '../domain/images.ts';
 import { CallState } from '../calls/call.svelte.ts';
 import { loadIcePlan } from '../calls/ice-config.ts';
-import { callNotification, messageNotification, NOTIFY_OFF, notificationRoute, type NotifySetting } from '../domain/notify.ts';
+import { callNotification, messageNotification, NOTIFY_OFF, notificationRoute, type NotifySetting, ROLE_QUESTION, type WindowRole } from '../domain/notify.ts';
 import { Notifier } from '../engine/notifier.ts';
 import type { MessageRecord } from '../db/records.ts';
 
@@ -60,7 +62,10 @@ export class AppState {
   unreadTotal = $derived(this.contacts.reduce((n, c) => n + c.unread, 0));
 
   readonly store = new AppStore();
-  readonly notifier = new Notifier(this.store);
+  // Routes opened from outside the page go through the router: a bare
+  // `location.hash =` bypasses its history bookkeeping, and the router then
+  // sometimes reloaded the whole page (seen in pwa.spec's notification clicks).
+  readonly notifier = new Notifier(this.store, (route) => this.#openRoute(route));
   /** System notifications in the background (Settings). */
   notify = $state<NotifySetting>(NOTIFY_OFF);
   /** The voice call of this tab (web/lib/calls). */
@@ -154,10 +159,12 @@ export class AppState {
       this.#messenger.onIncoming = (contact, text) =>
         void this.notifier.load().then((s) => this.notifier.show(messageNotification(s, Notifier.looking(), contact, text)));
       this.notify = await this.notifier.load();
-      // A notification clicked: the service worker focuses this window and names the conversation to open.
+      // A notification clicked: the service worker asks which window has the call or
+      // the engine, focuses that one and names the conversation to open.
       navigator.serviceWorker?.addEventListener('message', (e: MessageEvent) => {
+        if ((e.data as { type?: unknown } | null)?.type === ROLE_QUESTION) e.ports[0]?.postMessage({ engine: this.engineHere, call: this.calls.busy } satisfies WindowRole);
         const route = notificationRoute(e.data);
-        if (route) location.hash = route;
+        if (route) this.#openRoute(route);
       });
       this.engine = await this.crypto.engine();
       const [id, profile] = await Promise.all([this.crypto.identity(), this.store.getSetting('profile')]);
@@ -337,6 +344,12 @@ export class AppState {
     void this.#syncContact(id);
     await this.#reloadContacts();
     this.#channel?.postMessage({ kind: 'contacts' });
+  }
+
+  /** Opens a conversation route from a notification (checked by notificationRoute). */
+  #openRoute(route: string): void {
+    const id = notificationRoute({ type: 'open', open: route })?.slice('#/chat/'.length);
+    if (id) void goto(resolve('/chat/[id]', { id }));
   }
 
   /** Tells our other devices about a contact change (sealed self-addressed sync, domain/sync.ts). */
