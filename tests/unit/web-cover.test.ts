@@ -54,6 +54,10 @@ describe('cover traffic policy', () => {
     m.add(1024);
     m.add(1024);
     expect([0, 0.4, 0.99].map((u) => m.pick(u))).toEqual([1024, 1024, 1024]);
+    // What is saved, and restored after a restart (non-buckets from storage are dropped, the bound holds).
+    expect(m.recent).toEqual([1024, 1024, 1024]);
+    m.replace([2048, 7, 4096, 8192, 16384]);
+    expect(m.recent).toEqual([4096, 8192, 16384]);
     for (const b of [1024, 2048, 65536]) expect(bucketOfMessage('A'.repeat(b64Len(b + ENVELOPE_OVERHEAD)))).toBe(b);
     expect(bucketOfMessage('A'.repeat(100))).toBe(0);
   });

@@ -52,5 +52,7 @@ describe('IndexedDB record validation', () => {
     expect(settingValidators.notify({ enabled: true, preview: false, extra: 1 })).toEqual({ enabled: true, preview: false });
     expect(settingValidators.notify({ enabled: 'yes', preview: false })).toBeUndefined();
     expect(settingValidators.notify({ enabled: true })).toBeUndefined();
+    expect(settingValidators.coverBuckets([1024, 2048])).toEqual([1024, 2048]);
+    for (const v of ['1024', [1024, '2048'], [1.5], Array(65).fill(1024)]) expect(settingValidators.coverBuckets(v)).toBeUndefined();
   });
 });

@@ -164,6 +164,8 @@ export interface Settings {
   calls: { hideAddress: boolean };
   /** Cover traffic level (domain/cover.ts COVER_LEVELS id). */
   cover: string;
+  /** Plaintext buckets of our recent real messages, oldest first: the sizes fakes take (domain/cover.ts BucketMix). */
+  coverBuckets: number[];
   /** Dual proxy wanted (used when enough relays are known). */
   proxy: boolean;
   /** System notifications while the app is in the background (domain/notify.ts). */
@@ -190,6 +192,10 @@ export const settingValidators: { [K in keyof Settings]: (v: unknown) => Setting
   },
   cover(v) {
     return isStr(v, 16) && /^[a-z]+$/.test(v) ? v : undefined;
+  },
+  coverBuckets(v) {
+    // Sizes themselves are checked where they are used (BucketMix.add ignores non-buckets).
+    return Array.isArray(v) && v.length <= 64 && v.every((b) => Number.isInteger(b)) ? (v as number[]) : undefined;
   },
   proxy(v) {
     return typeof v === 'boolean' ? v : undefined;

@@ -64,6 +64,8 @@ export function rideDelay(now: number, nextSlotAt: number | undefined, rideMs = 
 }
 
 const BUCKETS = [1024, 2048, 4096, 8192, 16384, 32768, 65536];
+/** How many recent real sizes fakes are drawn from (kept across restarts). */
+export const BUCKET_MEMORY = 20;
 /** Plaintext bucket of a sealed `message` field (base64 of bucket + 285 bytes of envelope); 0 if none. */
 export function bucketOfMessage(b64: string): number {
   return BUCKETS.find((b) => 4 * Math.ceil((b + 285) / 3) === b64.length) ?? 0;
@@ -75,11 +77,20 @@ export function bucketOfMessage(b64: string): number {
  */
 export class BucketMix {
   readonly #recent: number[] = [];
-  constructor(private readonly max = 20) {}
+  constructor(private readonly max = BUCKET_MEMORY) {}
   add(bucket: number): void {
     if (!BUCKETS.includes(bucket)) return;
     this.#recent.push(bucket);
     if (this.#recent.length > this.max) this.#recent.shift();
+  }
+  /** Starts over from saved sizes (oldest first). */
+  replace(saved: readonly number[]): void {
+    this.#recent.length = 0;
+    for (const b of saved) this.add(b);
+  }
+  /** The sizes remembered, oldest first (what is saved). */
+  get recent(): number[] {
+    return [...this.#recent];
   }
   pick(u: number): number {
     if (!this.#recent.length) return 1024;

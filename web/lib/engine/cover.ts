@@ -35,8 +35,16 @@ export class CoverTraffic {
 
   async start(): Promise<void> {
     this.level = coverLevel(await this.store.getSetting('cover'));
+    // The sizes learned before a reload or while another tab ran the engine, so fakes do not fall back to the smallest.
+    this.buckets.replace((await this.store.getSetting('coverBuckets')) ?? []);
     this.#running = true;
     this.#schedule();
+  }
+
+  /** A real message left with this plaintext bucket: fakes take its size from now on, also after a restart. */
+  learn(bucket: number): void {
+    this.buckets.add(bucket);
+    void this.store.setSetting('coverBuckets', this.buckets.recent).catch(() => {});
   }
 
   stop(): void {

@@ -141,7 +141,6 @@ export class Messenger {
     ];
     await this.store.putOutbox(rows);
     this.#rememberSelfCopy(toMe.id, rows);
-    this.cover?.buckets.add(bucketOfMessage(toThem.packet.message));
     this.notify('messages', contact.id);
     void this.#rideThenFlush();
     return msg;
@@ -270,6 +269,9 @@ export class Messenger {
         try {
           await postMessage(tx, row.packet, await this.servers.via('tx'));
           await this.#finish(row, 'sent');
+          // Fakes take the sizes of real packets as they leave, whichever tab queued them:
+          // self-copies too, which carry the recipient's key and can be a bucket larger.
+          this.cover?.learn(bucketOfMessage(row.packet.message));
           // A message queued by another tab (or before a reload) pairs up from the outbox.
           const watched = this.#selfCopies.get(row.id) ?? (row.role === 'self' ? withMessage(row, rows) : undefined);
           if (watched) {
