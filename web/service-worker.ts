@@ -66,7 +66,8 @@ sw.addEventListener('fetch', (event) => {
 /**
  * Asks a window whether it runs the engine or has a call. Asked, not read from
  * `navigator.locks.query()`: Chromium's lock `clientId` is not the Clients
- * API's id. A window that does not answer quickly counts as neither.
+ * API's id. A window that does not answer quickly counts as neither; half a
+ * second is well inside the 10 s Chromium allows between a click and focus().
  */
 const roleOf = (w: WindowClient): Promise<WindowRole | undefined> =>
   new Promise((resolve) => {
