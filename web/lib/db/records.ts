@@ -164,7 +164,7 @@ export interface Settings {
   calls: { hideAddress: boolean };
   /** Cover traffic level (domain/cover.ts COVER_LEVELS id). */
   cover: string;
-  /** Plaintext buckets of our recent real messages, oldest first: the sizes fakes take (domain/cover.ts BucketMix). */
+  /** Plaintext buckets of our recent real POSTs, oldest first: the sizes fakes take (domain/cover.ts BucketMix). */
   coverBuckets: number[];
   /** Dual proxy wanted (used when enough relays are known). */
   proxy: boolean;

@@ -63,8 +63,8 @@ export class AppState {
 
   readonly store = new AppStore();
   // Routes opened from outside the page go through the router: a bare
-  // `location.hash =` bypasses its history bookkeeping, and the router then
-  // sometimes reloaded the whole page (seen in pwa.spec's notification clicks).
+  // `location.hash =` bypasses its history bookkeeping (set that way from a
+  // test, it sometimes reloaded the whole page instead of navigating).
   readonly notifier = new Notifier(this.store, (route) => this.#openRoute(route));
   /** System notifications in the background (Settings). */
   notify = $state<NotifySetting>(NOTIFY_OFF);
