@@ -346,10 +346,9 @@ export class AppState {
     this.#channel?.postMessage({ kind: 'contacts' });
   }
 
-  /** Opens a conversation route from a notification (checked by notificationRoute). */
+  /** Opens a conversation route from a notification (`#/chat/<id>`: made by domain/notify.ts, or checked by notificationRoute when it came from the service worker). */
   #openRoute(route: string): void {
-    const id = notificationRoute({ type: 'open', open: route })?.slice('#/chat/'.length);
-    if (id) void goto(resolve('/chat/[id]', { id }));
+    void goto(resolve('/chat/[id]', { id: route.slice('#/chat/'.length) }));
   }
 
   /** Tells our other devices about a contact change (sealed self-addressed sync, domain/sync.ts). */
