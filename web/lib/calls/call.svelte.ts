@@ -55,10 +55,6 @@ export class CallState {
 
   #contact: ContactRecord | undefined;
   #callId = '';
-  /** Callee side: this device's tag in the call it accepted (CallSignal.device). */
-  #device: string | undefined;
-  /** Caller side: the device whose answer this call took. */
-  #answeredBy: string | undefined;
   #startedAt = 0;
   #connectedAt: number | undefined;
   #pc: RTCPeerConnection | undefined;
@@ -100,7 +96,6 @@ export class CallState {
     if (this.busy) return;
     this.#reset();
     const id = (this.#callId = uuidV4());
-    this.#answeredBy = undefined;
     this.#contact = contact;
     this.contactId = contact.id;
     this.direction = 'out';
@@ -124,7 +119,6 @@ export class CallState {
   async accept(): Promise<void> {
     if (this.phase !== 'incoming' || !this.#offer) return;
     const id = this.#callId;
-    this.#device = [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, '0')).join('');
     this.#silence();
     this.#apply({ type: 'accept' });
     try {
@@ -180,22 +174,6 @@ export class CallState {
       if (s.type === 'ice' && !this.#early.has(s.call_id) && this.#early.size < MAX_EARLY_CALLS) this.#early.set(s.call_id, this.#candidates(s));
       return;
     }
-    // Several devices of the callee share its key (PROTOCOL.md, Calls: several devices).
-    // Until an answer is taken, candidates from any device pass (the mesh does not keep
-    // order; a device whose answer is not taken has candidates that match nothing).
-    if (this.direction === 'out' && s.device !== undefined) {
-      if (this.#answeredBy === undefined) {
-        if (s.type === 'answer') this.#answeredBy = s.device;
-      } else if (s.device !== this.#answeredBy) {
-        // A second device accepted too: tell it this call went to the other one, and hear nothing more from it.
-        if (s.type === 'answer') void this.#send({ call_id: s.call_id, type: 'hangup', device: s.device }).catch(() => {});
-        return;
-      }
-    }
-    if (this.direction === 'in' && s.type === 'hangup' && s.device !== undefined) {
-      if (s.device === this.#device) this.#apply({ type: 'elsewhere', answered: true });
-      return;
-    }
     if (s.type === 'ice') return this.#addRemote(this.#candidates(s));
     if (s.type === 'answer') {
       if (!step(this.phase, this.direction, { type: 'remote', signal: 'answer' })) return;
@@ -236,7 +214,6 @@ export class CallState {
     }
     this.#reset();
     this.#callId = s.call_id;
-    this.#device = undefined;
     this.#contact = contact;
     this.contactId = contact.id;
     this.direction = 'in';
@@ -452,9 +429,7 @@ export class CallState {
 
   #send(s: CallSignal): Promise<void> {
     if (!this.#contact) return Promise.resolve();
-    // What an accepting device sends names it, so the caller can tell our devices apart.
-    const tagged = this.direction === 'in' && this.#device && (s.type === 'answer' || s.type === 'ice' || s.type === 'hangup') ? { ...s, device: this.#device } : s;
-    return this.deps.send(this.#contact, encodeCallSignal(tagged));
+    return this.deps.send(this.#contact, encodeCallSignal(s));
   }
 
   // ------------------------------------------------------------- read-only view for tests and diagnostics
