@@ -69,6 +69,10 @@ test('(a) a relay cannot tell cover traffic from real traffic by size, endpoint 
 
     // Phase 2: cover traffic only (Alice idle, cover at its maximum rate).
     await setCover(a.page, 'max');
+    // Settings prices the learned sizes: more than 1,200 smallest fakes an hour would cost
+    // (1200 × (4400 + 1700) / 2 bytes = 3,574 KB, what it showed before sizes were learned).
+    const kbPerHour = async (): Promise<number> => Number(/(\d+) KB per hour/.exec((await a.page.getByTestId('cover-cost').textContent()) ?? '')?.[1] ?? 0);
+    await expect.poll(kbPerHour).toBeGreaterThan(3574);
     recs.forEach(clearRecords);
     const before = await coverSent(a.page);
     let fakePost = new Set<string>();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BucketMix, bucketOfMessage, COVER_LEVELS, coverCost, coverLevel, pickFake, poissonDelay, rideDelay, RIDE_MS } from '../../web/lib/domain/cover.ts';
+import { BucketMix, bucketOfMessage, COVER_LEVELS, coverCost, coverLevel, fakePostBytes, pickFake, poissonDelay, rideDelay, RIDE_MS, sealedChars } from '../../web/lib/domain/cover.ts';
 import { b64Len, ENVELOPE_OVERHEAD } from '../../protocol/index.ts';
 
 describe('cover traffic policy', () => {
@@ -34,6 +34,20 @@ describe('cover traffic policy', () => {
     expect(coverCost(30)).toEqual({ packetsPerHour: 120, kbPerHour: Math.round((120 * (4400 + 1700)) / 2 / 1024) });
     expect(coverCost(0)).toEqual({ packetsPerHour: 0, kbPerHour: 0 });
     for (const l of COVER_LEVELS) if (l.meanSeconds) expect(coverCost(l.meanSeconds).packetsPerHour).toBe(Math.round(3600 / l.meanSeconds));
+  });
+
+  it('the cost shown follows the sizes fakes learned: an 8 KB fake POST carries 9,556 more characters than a 1 KB one', () => {
+    expect(sealedChars(1024)).toBe(1748);
+    expect(sealedChars(8192)).toBe(11304);
+    expect(bucketOfMessage('A'.repeat(sealedChars(8192)))).toBe(8192);
+    expect(fakePostBytes(1024)).toBe(4400);
+    expect(fakePostBytes(8192)).toBe(4400 + 9556);
+    const mixed = coverCost(30, [8192, 1024]);
+    expect(mixed.kbPerHour).toBe(Math.round((120 * ((4400 + 13956) / 2 + 1700)) / 2 / 1024));
+    expect(mixed.kbPerHour).toBeGreaterThan(coverCost(30).kbPerHour * 1.5);
+    // A size that is no bucket (a damaged setting) counts as nothing learned.
+    expect(coverCost(30, [5, 1000])).toEqual(coverCost(30));
+    expect(coverCost(0, [65536])).toEqual({ packetsPerHour: 0, kbPerHour: 0 });
   });
 
   it('a real send takes the next slot only when it is close', () => {

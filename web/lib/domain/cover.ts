@@ -1,3 +1,5 @@
+import { b64Len, BUCKETS, ENVELOPE_OVERHEAD } from '$protocol/limits.ts';
+
 /**
  * Cover traffic policy (plain logic; the scheduler in engine/cover.ts runs it).
  *
@@ -49,10 +51,23 @@ export const pickFake = (u: number): FakeKind => (u < 0.5 ? 'post' : 'get');
 export const FAKE_POST_BYTES = 4400;
 export const FAKE_GET_BYTES = 1700;
 
-export function coverCost(meanSeconds: number): { packetsPerHour: number; kbPerHour: number } {
+/** Characters of a sealed `message` field: base64 of the bucket plus the envelope. */
+export const sealedChars = (bucket: number): number => b64Len(bucket + ENVELOPE_OVERHEAD);
+
+/** Bytes of a fake POST whose message has this plaintext bucket: the smallest one's, plus the larger sealed field. */
+export const fakePostBytes = (bucket: number): number => FAKE_POST_BYTES + sealedChars(bucket) - sealedChars(BUCKETS[0]!);
+
+/**
+ * What cover traffic costs per hour at a level. Fake POSTs take their sizes
+ * from `buckets` (the learned mix, BucketMix.recent), so a user who sends
+ * long messages or pictures is shown what their fakes really cost.
+ */
+export function coverCost(meanSeconds: number, buckets: readonly number[] = []): { packetsPerHour: number; kbPerHour: number } {
   if (meanSeconds <= 0) return { packetsPerHour: 0, kbPerHour: 0 };
   const packetsPerHour = Math.round(3600 / meanSeconds);
-  const kbPerHour = Math.round((packetsPerHour * (FAKE_POST_BYTES + FAKE_GET_BYTES)) / 2 / 1024);
+  const sizes = buckets.filter((b) => (BUCKETS as readonly number[]).includes(b));
+  const post = sizes.length ? sizes.reduce((a, b) => a + fakePostBytes(b), 0) / sizes.length : FAKE_POST_BYTES;
+  const kbPerHour = Math.round((packetsPerHour * (post + FAKE_GET_BYTES)) / 2 / 1024);
   return { packetsPerHour, kbPerHour };
 }
 
@@ -63,12 +78,11 @@ export function rideDelay(now: number, nextSlotAt: number | undefined, rideMs = 
   return wait >= 0 && wait <= rideMs ? wait : 0;
 }
 
-const BUCKETS = [1024, 2048, 4096, 8192, 16384, 32768, 65536];
 /** How many recent real sizes fakes are drawn from (kept across restarts). */
 export const BUCKET_MEMORY = 20;
 /** Plaintext bucket of a sealed `message` field (base64 of bucket + 285 bytes of envelope); 0 if none. */
 export function bucketOfMessage(b64: string): number {
-  return BUCKETS.find((b) => 4 * Math.ceil((b + 285) / 3) === b64.length) ?? 0;
+  return BUCKETS.find((b) => sealedChars(b) === b64.length) ?? 0;
 }
 
 /**
@@ -79,7 +93,7 @@ export class BucketMix {
   readonly #recent: number[] = [];
   constructor(private readonly max = BUCKET_MEMORY) {}
   add(bucket: number): void {
-    if (!BUCKETS.includes(bucket)) return;
+    if (!(BUCKETS as readonly number[]).includes(bucket)) return;
     this.#recent.push(bucket);
     if (this.#recent.length > this.max) this.#recent.shift();
   }

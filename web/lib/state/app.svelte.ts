@@ -54,6 +54,8 @@ export class AppState {
   /** Cover traffic level and what it sent this session (settings shows both). */
   cover = $state<CoverLevel>(coverLevel(undefined));
   coverSent = $state({ post: 0, get: 0 });
+  /** The sizes fake POSTs are drawn from (learned from real ones), for the cost Settings shows. */
+  coverBuckets = $state<number[]>([]);
   /** Dual proxy wanted (the route shows whether it is in use). */
   proxyWanted = $state(true);
   /** Whether this tab runs the device's network engine (EngineLease); other tabs show what it reports. */
@@ -364,6 +366,11 @@ export class AppState {
   async syncRead(c: ContactRecord): Promise<void> {
     if (c.unknown || c.lastMessageAt === undefined) return;
     await this.#messenger?.sendSync({ type: 'read', key: c.publicKey, upTo: c.lastMessageAt }).catch(() => {});
+  }
+
+  /** Reads the learned fake sizes; whichever tab runs the engine saved them last. */
+  async loadCoverBuckets(): Promise<void> {
+    this.coverBuckets = (await this.store.getSetting('coverBuckets')) ?? [];
   }
 
   async setCover(id: CoverLevel['id']): Promise<void> {
