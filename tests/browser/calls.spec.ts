@@ -287,6 +287,46 @@ test('Bob on two devices: both ring; taken or refused on one, the other stops', 
     await openChat(bob, 'Alice');
     await expect(entry(bob, 'declined-elsewhere', 'in')).toHaveText(/Declined on another device/);
     await expect(entry(alice, 'declined', 'out').last()).toBeVisible();
+
+    // Both accept before either hears of the other: Alice takes one answer and tells the
+    // other device, which stops at once. (It used to wait out its 30 s connect timeout, and
+    // its hangup then ended the call for everyone.)
+    await alice.getByRole('button', { name: 'Voice call Bob' }).click();
+    await expect(screen(bob)).toHaveAttribute('data-phase', 'incoming', { timeout: 30_000 });
+    await expect(screen(bob2)).toHaveAttribute('data-phase', 'incoming', { timeout: 30_000 });
+    // Both accept before either hears of the other: their POSTs to the relays are held, so no
+    // answer and no "answered" sync message leaves, while ICE and DTLS (direct, not through
+    // the relays) already reach Alice. The phone accepts first, the other device second, so
+    // the last DTLS hello Alice holds is the other device's when the phone's answer, released
+    // first, is the one she takes. Her connection cannot come up then; when the other answer
+    // comes in she must start over with the phone alone.
+    const hold = async (c: BrowserContext): Promise<() => void> => {
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      await c.route('**/v1/messages', async (r) => {
+        if (r.request().method() === 'POST') await held;
+        await r.continue();
+      });
+      return release;
+    };
+    const [releasePhone, releaseOther] = [await hold(bctx), await hold(ctx)];
+    for (const p of [bob, bob2]) {
+      await p.getByRole('button', { name: 'Accept call from Alice' }).click();
+      await expect.poll(async () => (await stats(p)).connectionState, { timeout: 10_000 }).toBe('connecting');
+    }
+    releasePhone();
+    await expect(screen(alice)).toHaveAttribute('data-phase', /connecting|active/, { timeout: 30_000 });
+    await alice.waitForTimeout(1000);
+    releaseOther();
+    await Promise.all([bctx, ctx].map((c) => c.unrouteAll({ behavior: 'ignoreErrors' })));
+    const phases = async () => (await Promise.all([bob, bob2].map(async (p) => (await stats(p)).phase))).join();
+    await expect.poll(phases, { timeout: 25_000 }).toBe('active,idle');
+    await expectConnected(alice, bob);
+    await expectEnded(bob2);
+    await openChat(bob2, 'Alice');
+    await expect(entry(bob2, 'answered-elsewhere', 'in').last()).toBeVisible();
+    await alice.getByRole('button', { name: 'Hang up' }).click();
+    await expectEnded(alice, bob);
   } finally {
     await ctx.close();
   }

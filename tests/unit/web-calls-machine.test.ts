@@ -50,9 +50,12 @@ describe('call state machine', () => {
   it('taken or refused on another of our devices: this one stops ringing and tells no one', () => {
     expect(run('in', 'incoming', [{ type: 'elsewhere', answered: true }])).toEqual({ phase: 'ended', sent: [], outcome: 'answered-elsewhere' });
     expect(run('in', 'incoming', [{ type: 'elsewhere', answered: false }])).toEqual({ phase: 'ended', sent: [], outcome: 'declined-elsewhere' });
-    // Only a ringing callee cares: once a call is under way here, or on the caller, it means nothing.
+    // Two of our devices accepted at once and the caller took the other's answer: this one stops, quietly.
+    expect(run('in', 'connecting', [{ type: 'elsewhere', answered: true }])).toEqual({ phase: 'ended', sent: [], outcome: 'answered-elsewhere' });
+    // Otherwise only a ringing callee cares: once a call is under way here, or on the caller, it means nothing.
     for (const p of ['outgoing', 'ringing', 'connecting', 'active', 'idle', 'ended'] as const)
-      for (const d of ['in', 'out'] as const) expect(step(p, d, { type: 'elsewhere', answered: true })).toBeUndefined();
+      for (const d of ['in', 'out'] as const) if (!(p === 'connecting' && d === 'in')) expect(step(p, d, { type: 'elsewhere', answered: true })).toBeUndefined();
+    expect(step('connecting', 'in', { type: 'elsewhere', answered: false })).toBeUndefined();
     // The same caller rang again while this call was still ringing: this one is missed, quietly.
     expect(run('in', 'incoming', [{ type: 'superseded' }])).toEqual({ phase: 'ended', sent: [], outcome: 'missed' });
     expect(step('active', 'in', { type: 'superseded' })).toBeUndefined();

@@ -18,6 +18,11 @@ describe('call signal validation (untrusted content of kind:call packets)', () =
       { call_id: ID, type: 'decline' },
       { call_id: ID, type: 'busy' },
       { call_id: ID, type: 'ringing' },
+      // Which of the callee's devices (they share one key) an answer, candidates, hangup or re-offer concern.
+      { call_id: ID, type: 'answer', sdp: SDP, device: '0123456789abcdef' },
+      { call_id: ID, type: 'offer', sdp: SDP, device: '0123456789abcdef' },
+      { call_id: ID, type: 'ice', candidates: [CAND], device: '0123456789abcdef' },
+      { call_id: ID, type: 'hangup', device: '0123456789abcdef' },
     ];
     for (const g of good) {
       const p = parseCallSignal(j(g));
@@ -55,6 +60,11 @@ describe('call signal validation (untrusted content of kind:call packets)', () =
       { call_id: ID, type: 'ice', candidates: [{ ...CAND, usernameFragment: 'x' }] },
       { call_id: ID, type: 'ice', candidates: ['candidate:1'] },
       { call_id: ID, type: 'ice', candidates: {} },
+      { call_id: ID, type: 'offer', sdp: SDP, device: 'not-a-device-tag' },
+      { call_id: ID, type: 'decline', device: '0123456789abcdef' },
+      { call_id: ID, type: 'hangup', device: '0123456789ABCDEF' },
+      { call_id: ID, type: 'hangup', device: 'abc' },
+      { call_id: ID, type: 'hangup', device: 7 },
     ];
     for (const b of bad) expect(parseCallSignal(typeof b === 'string' ? b : j(b)), j(b).slice(0, 120)).toBeUndefined();
   });

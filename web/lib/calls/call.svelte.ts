@@ -55,6 +55,12 @@ export class CallState {
 
   #contact: ContactRecord | undefined;
   #callId = '';
+  /** Callee side: this device's tag in the call it accepted (CallSignal.device). */
+  #device: string | undefined;
+  /** Caller side: the device whose answer this call took. */
+  #answeredBy: string | undefined;
+  /** Caller side: a re-offer to #answeredBy is out and its answer not yet applied. */
+  #reoffered = false;
   #startedAt = 0;
   #connectedAt: number | undefined;
   #pc: RTCPeerConnection | undefined;
@@ -96,21 +102,47 @@ export class CallState {
     if (this.busy) return;
     this.#reset();
     const id = (this.#callId = uuidV4());
+    this.#answeredBy = undefined;
+    this.#reoffered = false;
     this.#contact = contact;
     this.contactId = contact.id;
     this.direction = 'out';
     this.phase = 'outgoing';
     this.#startedAt = this.#now();
     try {
-      const pc = await this.#connection();
-      if (this.#callId !== id) return;
-      const offer = await pc.createOffer();
-      await pc.setLocalDescription(offer);
-      await this.#gathered(pc);
-      if (this.#callId !== id || !this.busy) return;
-      await this.#send({ call_id: id, type: 'offer', sdp: pc.localDescription!.sdp });
-      this.#startTrickle();
-      this.#arm(RING_MS, { type: 'timeout' });
+      if (await this.#sendOffer(id)) this.#arm(RING_MS, { type: 'timeout' });
+    } catch (e) {
+      if (this.#callId === id) this.#fail(e);
+    }
+  }
+
+  /** Makes an offer on a new connection and sends it; `device` names the one callee device a re-offer is for. */
+  async #sendOffer(id: string, device?: string): Promise<boolean> {
+    const pc = await this.#connection();
+    if (this.#callId !== id) return false;
+    await pc.setLocalDescription(await pc.createOffer());
+    await this.#gathered(pc);
+    if (this.#callId !== id || !this.busy) return false;
+    const sdp = pc.localDescription!.sdp;
+    await this.#send(device ? { call_id: id, type: 'offer', sdp, device } : { call_id: id, type: 'offer', sdp });
+    this.#startTrickle();
+    return true;
+  }
+
+  /**
+   * Two of the callee's devices answered the same offer, so both reached our
+   * ICE endpoint and sent us a DTLS hello before we had either answer. Our
+   * connection keeps the last hello it saw; when that is the other device's,
+   * DTLS never completes with the one we took. While not yet connected, start
+   * over: a fresh connection (new ICE credentials and certificate) offered to
+   * the taken device only.
+   */
+  async #reoffer(device: string): Promise<void> {
+    const id = this.#callId;
+    this.#dropPc();
+    this.#reoffered = true;
+    try {
+      if (await this.#sendOffer(id, device)) this.#arm(CONNECT_MS, { type: 'timeout' });
     } catch (e) {
       if (this.#callId === id) this.#fail(e);
     }
@@ -119,15 +151,20 @@ export class CallState {
   async accept(): Promise<void> {
     if (this.phase !== 'incoming' || !this.#offer) return;
     const id = this.#callId;
+    this.#device = [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, '0')).join('');
     this.#silence();
     this.#apply({ type: 'accept' });
+    await this.#answer(id, this.#offer);
+  }
+
+  /** Answers `offer` on a new connection: on accepting, and again when the caller re-offers to this device (#reoffer). */
+  async #answer(id: string, offer: string): Promise<void> {
     try {
       const pc = await this.#connection();
       if (this.#callId !== id) return;
-      await pc.setRemoteDescription({ type: 'offer', sdp: this.#offer });
+      await pc.setRemoteDescription({ type: 'offer', sdp: offer });
       await this.#remoteReady();
-      const answer = await pc.createAnswer();
-      await pc.setLocalDescription(answer);
+      await pc.setLocalDescription(await pc.createAnswer());
       await this.#gathered(pc);
       if (this.#callId !== id || !this.busy) return;
       await this.#send({ call_id: id, type: 'answer', sdp: pc.localDescription!.sdp });
@@ -169,12 +206,52 @@ export class CallState {
       if (s.type === 'offer' && s.call_id !== this.#callId) await this.#record(contact, s.call_id, 'in', 'missed', 0, sentAt);
       return;
     }
+    if (s.type === 'offer' && s.device !== undefined) {
+      // A re-offer (#reoffer) never rings: it restarts the connection of the one device it names.
+      const mine = this.direction === 'in' && s.call_id === this.#callId && contact.id === this.contactId && s.device === this.#device;
+      if (mine && (this.phase === 'connecting' || this.phase === 'active')) {
+        this.#dropPc();
+        await this.#answer(s.call_id, s.sdp!);
+      }
+      return;
+    }
     if (s.type === 'offer') return this.#incoming(contact, s, sentAt);
     if (s.call_id !== this.#callId || contact.id !== this.contactId || !this.busy) {
       if (s.type === 'ice' && !this.#early.has(s.call_id) && this.#early.size < MAX_EARLY_CALLS) this.#early.set(s.call_id, this.#candidates(s));
       return;
     }
+    // Several devices of the callee share its key (PROTOCOL.md, Calls: several devices).
+    // Until an answer is taken, candidates from any device pass (the mesh does not keep
+    // order; a device whose answer is not taken has candidates that match nothing).
+    if (this.direction === 'out' && s.device !== undefined) {
+      if (this.#answeredBy === undefined) {
+        if (s.type === 'answer') this.#answeredBy = s.device;
+      } else if (s.device !== this.#answeredBy) {
+        // A second device accepted too: tell it this call went to the other one, and hear nothing more from it.
+        if (s.type === 'answer') {
+          void this.#send({ call_id: s.call_id, type: 'hangup', device: s.device }).catch(() => {});
+          if (this.phase === 'connecting' && !this.#reoffered) await this.#reoffer(this.#answeredBy);
+        }
+        return;
+      }
+    }
+    if (this.direction === 'in' && s.type === 'hangup' && s.device !== undefined) {
+      if (s.device === this.#device) this.#apply({ type: 'elsewhere', answered: true });
+      return;
+    }
     if (s.type === 'ice') return this.#addRemote(this.#candidates(s));
+    if (s.type === 'answer' && this.#reoffered) {
+      // The taken device's answer to our re-offer.
+      if (!this.#pc || this.phase !== 'connecting') return;
+      this.#reoffered = false;
+      try {
+        await this.#pc.setRemoteDescription({ type: 'answer', sdp: s.sdp! });
+        await this.#remoteReady();
+      } catch (e) {
+        this.#fail(e);
+      }
+      return;
+    }
     if (s.type === 'answer') {
       if (!step(this.phase, this.direction, { type: 'remote', signal: 'answer' })) return;
       this.#apply({ type: 'remote', signal: 'answer' });
@@ -214,6 +291,7 @@ export class CallState {
     }
     this.#reset();
     this.#callId = s.call_id;
+    this.#device = undefined;
     this.#contact = contact;
     this.contactId = contact.id;
     this.direction = 'in';
@@ -255,12 +333,16 @@ export class CallState {
     const plan = await this.deps.icePlan();
     if (plan.problem === 'no_turn')
       throw new Error('“Hide my address” is on, but none of your relays offers TURN, so this call cannot hide your address. Turn the option off in Settings to call.');
-    const local = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
-    this.#local = this.#lastLocal = local;
-    for (const t of local.getAudioTracks()) t.enabled = !this.muted;
-    if (!this.busy) {
-      this.#stopLocal();
-      throw new Error('call ended');
+    // A second connection in the same call (#reoffer) keeps the microphone it has.
+    let local = this.#local;
+    if (!local) {
+      local = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
+      this.#local = this.#lastLocal = local;
+      for (const t of local.getAudioTracks()) t.enabled = !this.muted;
+      if (!this.busy) {
+        this.#stopLocal();
+        throw new Error('call ended');
+      }
     }
     const pc = (this.#pc = new RTCPeerConnection({ iceServers: plan.servers, iceTransportPolicy: plan.policy }));
     this.#policy = plan.policy;
@@ -374,21 +456,27 @@ export class CallState {
   #teardown(): void {
     clearTimeout(this.#timer);
     clearInterval(this.#tick);
-    clearTimeout(this.#batchTimer);
     this.#silence();
     this.#stopLocal();
+    this.#dropPc();
+    if (this.#audio) {
+      this.#audio.pause();
+      this.#audio.srcObject = null;
+    }
+  }
+  /** Closes the peer connection and forgets its signalling state; the microphone stays. */
+  #dropPc(): void {
+    clearTimeout(this.#batchTimer);
     const pc = this.#pc;
     this.#pc = undefined;
     if (pc) {
       pc.onicecandidate = pc.ontrack = pc.onconnectionstatechange = null;
       pc.close();
     }
-    if (this.#audio) {
-      this.#audio.pause();
-      this.#audio.srcObject = null;
-    }
     this.#outBatch = [];
     this.#canTrickle = false;
+    this.#remoteSet = false;
+    this.#pending = [];
   }
 
   #stopLocal(): void {
@@ -429,7 +517,9 @@ export class CallState {
 
   #send(s: CallSignal): Promise<void> {
     if (!this.#contact) return Promise.resolve();
-    return this.deps.send(this.#contact, encodeCallSignal(s));
+    // What an accepting device sends names it, so the caller can tell our devices apart.
+    const tagged = this.direction === 'in' && this.#device && (s.type === 'answer' || s.type === 'ice' || s.type === 'hangup') ? { ...s, device: this.#device } : s;
+    return this.deps.send(this.#contact, encodeCallSignal(tagged));
   }
 
   // ------------------------------------------------------------- read-only view for tests and diagnostics

@@ -61,6 +61,8 @@ export function step(phase: CallPhase, dir: Direction, ev: CallEvent): Step | un
       return undefined;
     case 'connecting':
       if (ev.type === 'connected') return { phase: 'active' };
+      // Two of our devices accepted at once and the caller took the other's answer.
+      if (ev.type === 'elsewhere' && dir === 'in' && ev.answered) return end('answered-elsewhere');
       if (remote === 'hangup') return end('completed');
       if (ev.type === 'hangup') return end('completed', 'hangup');
       if (ev.type === 'timeout' || ev.type === 'failed') return end('failed', 'hangup');

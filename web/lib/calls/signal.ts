@@ -20,7 +20,16 @@ export interface CallSignal {
   sdp?: string;
   /** ice only: a batch of trickled candidates (an empty `candidate` marks the end). */
   candidates?: IceCandidate[];
+  /**
+   * Which of the callee's devices the signal concerns (they share one key).
+   * From a callee device (answer, ice, hangup): the device that sent it. From
+   * the caller: the device it is meant for, in a hangup (an answer the caller
+   * did not take) or a re-offer (the answer it took, on a fresh connection).
+   */
+  device?: string;
 }
+
+const DEVICE = /^[0-9a-f]{16}$/;
 
 /** Signals older than this (sender's clock vs ours) are backlog: they must not ring. */
 export const STALE_MS = 60_000;
@@ -60,9 +69,13 @@ export function parseCallSignal(content: string): CallSignal | undefined {
   if (typeof call_id !== 'string' || !UUID.test(call_id)) return undefined;
   if (typeof type !== 'string' || !(SIGNAL_TYPES as readonly string[]).includes(type)) return undefined;
   const t = type as SignalType;
-  const allowed = t === 'offer' || t === 'answer' ? ['sdp'] : t === 'ice' ? ['candidates'] : [];
+  const allowed = t === 'offer' || t === 'answer' ? ['sdp', 'device'] : t === 'ice' ? ['candidates', 'device'] : t === 'hangup' ? ['device'] : [];
   if (Object.keys(v).some((k) => k !== 'call_id' && k !== 'type' && !allowed.includes(k))) return undefined;
   const out: CallSignal = { call_id, type: t };
+  if (v.device !== undefined) {
+    if (typeof v.device !== 'string' || !DEVICE.test(v.device)) return undefined;
+    out.device = v.device;
+  }
   if (t === 'offer' || t === 'answer') {
     const { sdp } = v;
     if (typeof sdp !== 'string' || sdp.length > MAX_SDP_CHARS || !sdp.startsWith('v=0')) return undefined;
