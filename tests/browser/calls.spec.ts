@@ -294,9 +294,8 @@ test('Bob on two devices: both ring; taken or refused on one, the other stops', 
     await alice.getByRole('button', { name: 'Voice call Bob' }).click();
     await expect(screen(bob)).toHaveAttribute('data-phase', 'incoming', { timeout: 30_000 });
     await expect(screen(bob2)).toHaveAttribute('data-phase', 'incoming', { timeout: 30_000 });
-    // Both accept before either hears of the other: their POSTs to the relays are held, so no
-    // answer and no "answered" sync message leaves, while ICE and DTLS (direct, not through
-    // the relays) already reach Alice. The phone accepts first, the other device second, so
+    // Their POSTs to the relays are held, so no answer and no "answered" sync message
+    // leaves, while ICE and DTLS (direct, not through the relays) already reach Alice. The phone accepts first, the other device second, so
     // the last DTLS hello Alice holds is the other device's when the phone's answer, released
     // first, is the one she takes. Her connection cannot come up then; when the other answer
     // comes in she must start over with the phone alone.
