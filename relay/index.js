@@ -4,7 +4,7 @@ import { setFlagsFromString } from 'node:v8';
 import { register } from 'tsx/esm/api';
 
 // A relay's hot path (a peer frame in, validation, a commit, frames out) runs
-// a few hundred times per message-second. V8 optimizes a function after a
+// once per message. V8 optimizes a function after a
 // fixed amount of bytecode has run in it, so at the rates most relays see the
 // hot path stayed unoptimized for minutes. An 8× smaller budget tiers it up
 // sooner: at 50 msg/s a 10-relay mesh used ~20% less CPU per message, and

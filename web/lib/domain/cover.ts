@@ -51,6 +51,8 @@ export const pickFake = (u: number): FakeKind => (u < 0.5 ? 'post' : 'get');
 export const FAKE_POST_BYTES = 4400;
 export const FAKE_GET_BYTES = 1700;
 
+const isBucket = (b: number): boolean => (BUCKETS as readonly number[]).includes(b);
+
 /** Characters of a sealed `message` field: base64 of the bucket plus the envelope. */
 export const sealedChars = (bucket: number): number => b64Len(bucket + ENVELOPE_OVERHEAD);
 
@@ -65,7 +67,7 @@ export const fakePostBytes = (bucket: number): number => FAKE_POST_BYTES + seale
 export function coverCost(meanSeconds: number, buckets: readonly number[] = []): { packetsPerHour: number; kbPerHour: number } {
   if (meanSeconds <= 0) return { packetsPerHour: 0, kbPerHour: 0 };
   const packetsPerHour = Math.round(3600 / meanSeconds);
-  const sizes = buckets.filter((b) => (BUCKETS as readonly number[]).includes(b));
+  const sizes = buckets.filter(isBucket);
   const post = sizes.length ? sizes.reduce((a, b) => a + fakePostBytes(b), 0) / sizes.length : FAKE_POST_BYTES;
   const kbPerHour = Math.round((packetsPerHour * (post + FAKE_GET_BYTES)) / 2 / 1024);
   return { packetsPerHour, kbPerHour };
@@ -93,7 +95,7 @@ export class BucketMix {
   readonly #recent: number[] = [];
   constructor(private readonly max = BUCKET_MEMORY) {}
   add(bucket: number): void {
-    if (!(BUCKETS as readonly number[]).includes(bucket)) return;
+    if (!isBucket(bucket)) return;
     this.#recent.push(bucket);
     if (this.#recent.length > this.max) this.#recent.shift();
   }
