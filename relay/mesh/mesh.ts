@@ -10,7 +10,7 @@ import { CLOSE, type LinkHost, type PeerLink, SOFT_BUFFER } from './link.ts';
 import { acceptPeers, dialPeer, type PeerSockets } from './transports.ts';
 import { MeshMetrics, type PeerTallies, peerLabel } from './metrics.ts';
 import type { MeshOptions } from './options.ts';
-import { diffChildren, SnapshotSource } from './reconcile.ts';
+import { diffChildren, type IdSnapshot, SnapshotSource } from './reconcile.ts';
 import { ScoreBook } from './scores.ts';
 import { Ticker } from './ticker.ts';
 import { GraftTimer } from './graft-timer.ts';
@@ -29,7 +29,12 @@ interface DialTarget {
 /** An id announced (ihave) but not held yet. */
 interface Missing {
   ttl: number;
+  /** Peers that announced (or sent) the id, not yet asked in this round. */
   announcers: string[];
+  /** Peers asked in this round: asked again in the next, when no usable answer came. */
+  asked: string[];
+  /** 0 while the announcers are first tried; then each re-ask of them all. */
+  round: number;
   dueAt: number;
   /** Announced by catch-up: forward by announcing once held. */
   catchup: boolean;
@@ -47,6 +52,10 @@ interface Catchup {
   serve: string[];
   /** More ids differed than the queue holds: reconcile again once it has drained. */
   overflow: boolean;
+  /** When the link came up (performance.now()): ids summarised for this peer must include all held by then. */
+  since: number;
+  /** When this side next reconciles again (anti-entropy, --reconcile-interval). */
+  nextSyncAt: number;
 }
 
 const DIAL_TICK_MS = 250;
@@ -67,8 +76,22 @@ const PRUNE_REPEAT_MS = 1000;
 const OFF_TREE_MS = 1000;
 const CATCHUP_QUEUE_MAX = 200_000;
 const CATCHUP_OUTSTANDING = 256;
-const CATCHUP_REQUEST_TIMEOUT_MS = 15_000;
+/** A catch-up request unanswered this long is handed to the retry path (the answer may only be slow: a retry then costs a duplicate). */
+const CATCHUP_REQUEST_TIMEOUT_MS = 5000;
+/** How long a requested id is remembered, so a late copy of it does not prune the link it came on. */
+const REQUESTED_KEEP_MS = 15_000;
 const SERVE_QUEUE_MAX = 8192;
+/**
+ * A requested id whose answer never came usable (lost with a closing link,
+ * dropped by a full serve queue, refused while the store was overloaded) is
+ * asked for again, of every announcer in turn, this long times the round, for
+ * at most this many rounds after the first. Without it a relay with one peer
+ * lost such ids until the next reconciliation.
+ */
+const RETRY_MS = 2000;
+const RETRY_ROUNDS = 3;
+/** How often links are checked for a due anti-entropy reconciliation. */
+const RECONCILE_TICK_MS = 1000;
 
 /**
  * The relay mesh: peer links over WebSocket (accepted on /v1/peer with uWS,
@@ -107,6 +130,8 @@ export class Mesh implements LinkHost {
   private readonly missing = new Map<string, Missing>();
   /** Hop budget each held message was forwarded with, for answering requests. */
   private readonly ttlOf = new RecentMap<string, number>(100_000);
+  /** --test-fault lose-answers: ids whose first request was ignored. */
+  private readonly lostOnce = new RecentMap<string, boolean>(100_000);
   /** Replaced, not cleared, at each flush: Map.clear() links the old table to the new one (see inflight). */
   private ihaveQueue = new Map<PeerLink, string[]>();
   private ihaveTtl = new Map<string, number>();
@@ -181,9 +206,10 @@ export class Mesh implements LinkHost {
       this.timers.push(t);
     };
     every(DIAL_TICK_MS, () => this.dialTick());
+    if (this.options.reconcileIntervalMs > 0) every(Math.min(RECONCILE_TICK_MS, this.options.reconcileIntervalMs), () => this.periodicReconcile());
     // Requests a peer never answered (it lacked the id, or lied about having it) are forgotten.
     every(5000, () => {
-      const old = performance.now() - CATCHUP_REQUEST_TIMEOUT_MS;
+      const old = performance.now() - REQUESTED_KEEP_MS;
       for (const [id, r] of this.requested) if (r.at < old) this.requested.delete(id);
     });
     every(this.options.gossipIntervalMs, () => {
@@ -276,7 +302,8 @@ export class Mesh implements LinkHost {
     this.metrics.handshakes.labels(link.direction, 'ok').inc();
     this.peers.set(id, link);
     link.eager = true;
-    link.catchup = { queue: [], queued: new Set(), outstanding: new Map(), tokens: 0, tokensAt: performance.now(), serve: [], overflow: false } satisfies Catchup;
+    const now = performance.now();
+    link.catchup = { queue: [], queued: new Set(), outstanding: new Map(), tokens: 0, tokensAt: now, serve: [], overflow: false, since: now, nextSyncAt: this.nextSync(now) } satisfies Catchup;
     const d = link.descriptor!;
     this.relay.directory.put(d);
     if (link.direction === 'out' && link.dialUrl) {
@@ -286,7 +313,7 @@ export class Mesh implements LinkHost {
     this.addTarget(d.url, id, false);
     this.log.info({ peer: peerLabel(id), url: d.url, direction: link.direction }, 'peer link up');
     this.requestServers(link);
-    this.send(link, 'sum_req', JSON.stringify({ type: 'sum_req', prefixes: [''] }));
+    this.reconcile(link, 'link_up');
     return true;
   }
 
@@ -432,7 +459,7 @@ export class Mesh implements LinkHost {
     this.inflight = { id, ttl: req ? req.ttl : ttl, from, catchup: req?.catchup ?? false, frame, link, answer };
     // A new payload is accounted for on acceptance (committed()); the callback sees only
     // refusals and duplicates. Inline, not a named closure: this runs for every payload.
-    this.relay.ingest(packet, from, (err, r) => (err ? this.refusedPayload(link, err) : r!.duplicate && this.duplicatePayload(link, req !== undefined)), { id, absent: true });
+    this.relay.ingest(packet, from, (err, r) => (err ? this.refusedPayload(link, err, id) : r!.duplicate && this.duplicatePayload(link, req !== undefined)), { id, absent: true });
     this.inflight = undefined;
   }
 
@@ -452,13 +479,19 @@ export class Mesh implements LinkHost {
     }
   }
 
-  private refusedPayload(link: PeerLink, e: unknown): void {
+  private refusedPayload(link: PeerLink, e: unknown, id?: string): void {
     const from = link.peerId;
+    const f = this.inflight;
     this.inflight = undefined;
     this.tallies(link).payloadRefused.inc();
     if (P.isProtocolError(e)) {
       this.metrics.violations.labels(peerLabel(from), 'bad_packet').inc();
       this.penalise(from, 'bad_packet');
+    } else if (id) {
+      // Refused for our own reasons (store busy or failing): the packet is fine and the peer holds it.
+      // A refusal after the commit failed comes later, when the hop budget it came with is no longer known.
+      const known = f?.id === id;
+      this.retryLater(id, from, known ? f.ttl : MAX_TTL - 1, known && f.catchup);
     }
   }
 
@@ -493,37 +526,63 @@ export class Mesh implements LinkHost {
       this.canary.announced(id, link.peerId);
       const m = this.missing.get(id);
       if (m) {
-        if (!m.announcers.includes(link.peerId) && m.announcers.length < 8) m.announcers.push(link.peerId);
+        if (!m.announcers.includes(link.peerId) && !m.asked.includes(link.peerId) && m.announcers.length < 8) m.announcers.push(link.peerId);
         continue;
       }
       if (this.missing.size >= MISSING_MAX) continue;
-      this.missing.set(id, { ttl, announcers: [link.peerId], dueAt: now + this.graftTimer.ms, catchup });
+      this.missing.set(id, { ttl, announcers: [link.peerId], asked: [], round: 0, dueAt: now + this.graftTimer.ms, catchup });
       this.missingTicker.poke();
     }
   }
 
-  /** Announced ids still missing after the graft timeout are requested from the first announcer; returns whether any are still missing. */
+  /** A requested or pushed payload that did not arrive usable: ask `from` (and whoever announces it meanwhile) again later. */
+  private retryLater(id: string, from: string, ttl: number, catchup: boolean): void {
+    if (this.relay.has(id)) return;
+    const m = this.missing.get(id);
+    if (m) {
+      if (!m.announcers.includes(from) && !m.asked.includes(from)) m.announcers.push(from);
+      return;
+    }
+    if (this.missing.size >= MISSING_MAX) return;
+    this.missing.set(id, { ttl, announcers: [from], asked: [], round: 1, dueAt: performance.now() + RETRY_MS, catchup });
+    this.missingTicker.poke();
+  }
+
+  /**
+   * Announced ids still missing after the graft timeout are requested from
+   * the first announcer, then the next ones at twice the timeout; ids still
+   * missing after that are asked again (iwant) in rounds RETRY_MS apart.
+   * Returns whether any are still missing.
+   */
   private missingSweep(): boolean {
     const now = performance.now();
     const asks = new Map<PeerLink, string[]>();
+    const retries = new Map<PeerLink, string[]>();
     for (const [id, m] of this.missing) {
       if (m.dueAt > now) continue;
       if (this.relay.has(id)) {
         this.missing.delete(id);
         continue;
       }
-      let link: PeerLink | undefined;
-      while (m.announcers.length && !(link = this.peers.get(m.announcers[0]!))) m.announcers.shift();
+      let link = this.nextAnnouncer(m);
+      if (!link && m.asked.length && m.round < RETRY_ROUNDS) {
+        m.round++;
+        m.announcers = m.asked;
+        m.asked = [];
+        link = this.nextAnnouncer(m);
+      }
       if (!link) {
+        // Nobody left to ask (or their links are down): reconciliation, when a link opens or at --reconcile-interval, finds it.
         this.missing.delete(id);
         continue;
       }
-      m.announcers.shift();
-      m.dueAt = now + 2 * this.graftTimer.ms;
-      if (!m.announcers.length) this.missing.delete(id);
+      m.asked.push(link.peerId);
+      // The next announcer at twice the graft timeout; a re-ask only after a pause that grows each round.
+      m.dueAt = now + (m.announcers.length ? 2 * this.graftTimer.ms : RETRY_MS * (m.round + 1));
       this.requested.set(id, { peer: link.peerId, ttl: m.ttl, catchup: m.catchup, at: now });
-      let a = asks.get(link);
-      if (!a) asks.set(link, (a = []));
+      const to = m.round ? retries : asks;
+      let a = to.get(link);
+      if (!a) to.set(link, (a = []));
       a.push(id);
     }
     // A graft also makes the peer push to us from then on (tree repair). While
@@ -538,16 +597,40 @@ export class Mesh implements LinkHost {
     for (const [link, ids] of asks) {
       if (type === 'graft') link.prunedAt = 0; // it may push to us again
       if (this.options.mode === 'plumtree') for (const id of ids) this.graftTimer.sent(id, link.peerId);
-      for (let i = 0; i < ids.length; i += MAX_IDS) this.send(link, type, JSON.stringify({ type, ids: ids.slice(i, i + MAX_IDS) }));
+      this.sendIds(link, type, ids);
+    }
+    // A retry repairs a lost answer, not the tree: no graft, and not timed as one.
+    for (const [link, ids] of retries) {
+      this.metrics.retries.inc(ids.length);
+      this.sendIds(link, 'iwant', ids);
     }
     return this.missing.size > 0;
+  }
+
+  /** The first announcer of `m` not yet asked whose link is up (announcers whose link is down are dropped). */
+  private nextAnnouncer(m: Missing): PeerLink | undefined {
+    while (m.announcers.length) {
+      const link = this.peers.get(m.announcers.shift()!);
+      if (link) return link;
+    }
+    return undefined;
+  }
+
+  private sendIds(link: PeerLink, type: 'graft' | 'iwant', ids: string[]): void {
+    for (let i = 0; i < ids.length; i += MAX_IDS) this.send(link, type, JSON.stringify({ type, ids: ids.slice(i, i + MAX_IDS) }));
   }
 
   /** Answers iwant/graft: payloads now while the buffer has room, the rest when it drains. */
   private serveIds(link: PeerLink, ids: string[]): void {
     if (this.options.testFault === 'drop-forward') return;
     const c = link.catchup as Catchup;
-    for (const id of ids) if (c.serve.length < SERVE_QUEUE_MAX) c.serve.push(id);
+    for (const id of ids) {
+      if (this.options.testFault === 'lose-answers' && !this.lostOnce.get(id)) {
+        this.lostOnce.set(id, true);
+        continue;
+      }
+      if (c.serve.length < SERVE_QUEUE_MAX) c.serve.push(id);
+    }
     this.serveCatchup(link);
     if (c.serve.length) this.catchupTicker.poke();
   }
@@ -585,7 +668,7 @@ export class Mesh implements LinkHost {
     }
     if (ttl < 0) return;
     this.ttlOf.set(m.id, ttl);
-    if (this.options.testFault === 'drop-forward') return;
+    if (this.options.testFault === 'drop-forward' || this.options.testFault === 'no-announce') return;
     // A payload from a peer goes on as the bytes that came in, with the ttl changed.
     let frame: Buffer | undefined;
     for (const link of this.peers.values()) {
@@ -637,8 +720,46 @@ export class Mesh implements LinkHost {
 
   // ---------------------------------------------------------------- catch-up
 
+  /** Starts a reconciliation with the peer: ask for its summary of everything (PROTOCOL.md §9.5). */
+  private reconcile(link: PeerLink, reason: 'link_up' | 'periodic' | 'overflow'): void {
+    this.metrics.reconciliations.labels(reason).inc();
+    this.send(link, 'sum_req', JSON.stringify({ type: 'sum_req', prefixes: [''] }));
+  }
+
+  /** When a link next reconciles: --reconcile-interval from now, ±25% so links and relays spread out. */
+  private nextSync(now: number): number {
+    const every = this.options.reconcileIntervalMs;
+    return every > 0 ? now + every * (0.75 + Math.random() / 2) : Infinity;
+  }
+
+  /**
+   * Anti-entropy: each link reconciles again every --reconcile-interval, so
+   * an id lost for a reason no retry covers (a pushed payload dropped by the
+   * rate limit, a bug) is found within one interval, not only when a link
+   * next opens. A link still busy catching up waits for its next turn.
+   */
+  private periodicReconcile(): void {
+    const now = performance.now();
+    for (const link of this.peers.values()) {
+      const c = link.catchup as Catchup | undefined;
+      if (!c || c.nextSyncAt > now) continue;
+      c.nextSyncAt = this.nextSync(now);
+      if (c.queue.length || c.outstanding.size || c.overflow) continue;
+      this.reconcile(link, 'periodic');
+    }
+  }
+
+  /**
+   * The ids this relay holds, as of no earlier than the link came up: what it
+   * committed before then was announced on the old link (if at all), and a
+   * summary that missed it would hide it from this peer for good.
+   */
+  private snapshot(link: PeerLink): Promise<IdSnapshot> {
+    return this.snapshots.get((link.catchup as Catchup).since);
+  }
+
   private async onSumReq(link: PeerLink, prefixes: string[]): Promise<void> {
-    const snap = await this.snapshots.get();
+    const snap = await this.snapshot(link);
     for (const p of prefixes) {
       const s = snap.summary(p);
       this.send(link, 'sum', JSON.stringify({ type: 'sum', prefix: p, counts: s.counts, hashes: s.hashes }));
@@ -646,14 +767,14 @@ export class Mesh implements LinkHost {
   }
 
   private async onSum(link: PeerLink, prefix: string, counts: number[], hashes: string[]): Promise<void> {
-    const snap = await this.snapshots.get();
+    const snap = await this.snapshot(link);
     const { descend, list } = diffChildren(prefix, snap.summary(prefix), { counts, hashes });
     for (let i = 0; i < descend.length; i += MAX_PREFIXES) this.send(link, 'sum_req', JSON.stringify({ type: 'sum_req', prefixes: descend.slice(i, i + MAX_PREFIXES) }));
     for (let i = 0; i < list.length; i += MAX_PREFIXES) this.send(link, 'ids_req', JSON.stringify({ type: 'ids_req', prefixes: list.slice(i, i + MAX_PREFIXES) }));
   }
 
   private async onIdsReq(link: PeerLink, prefixes: string[]): Promise<void> {
-    const snap = await this.snapshots.get();
+    const snap = await this.snapshot(link);
     for (const p of prefixes) {
       const ids = snap.list(p);
       let i = 0;
@@ -695,13 +816,13 @@ export class Mesh implements LinkHost {
     for (const [id, at] of c.outstanding)
       if (now - at > CATCHUP_REQUEST_TIMEOUT_MS) {
         c.outstanding.delete(id);
-        if (this.requested.get(id)?.peer === link.peerId) this.requested.delete(id);
+        this.retryLater(id, link.peerId, MAX_TTL, true);
       }
     if (c.serve.length) this.serveCatchup(link);
     if (!c.queue.length) {
       if (c.overflow && c.outstanding.size === 0) {
         c.overflow = false;
-        this.send(link, 'sum_req', JSON.stringify({ type: 'sum_req', prefixes: [''] }));
+        this.reconcile(link, 'overflow');
       }
       return;
     }
@@ -712,7 +833,8 @@ export class Mesh implements LinkHost {
     while (c.queue.length && c.tokens >= 1 && c.outstanding.size < CATCHUP_OUTSTANDING) {
       const id = c.queue.shift()!;
       c.queued.delete(id);
-      if (this.relay.has(id) || this.requested.has(id)) continue;
+      // Requested elsewhere, or waiting for a retry: that path brings it.
+      if (this.relay.has(id) || this.requested.has(id) || this.missing.has(id)) continue;
       c.tokens -= 1;
       c.outstanding.set(id, now);
       this.requested.set(id, { peer: link.peerId, ttl: MAX_TTL, catchup: true, at: now });

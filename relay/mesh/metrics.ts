@@ -29,6 +29,8 @@ export class MeshMetrics {
   readonly disconnects: client.Counter<'reason'>;
   readonly canaries: client.Counter<'result'>;
   readonly catchupIn: client.Counter;
+  readonly reconciliations: client.Counter;
+  readonly retries: client.Counter;
   /** New payloads that came in answer to our iwant/graft rather than pushed. */
   readonly fetchedIn: client.Counter;
   readonly bans: client.Counter;
@@ -61,6 +63,8 @@ export class MeshMetrics {
     this.disconnects = new client.Counter({ name: 'relay_mesh_disconnects_total', help: 'Peer links closed, by reason', labelNames: ['reason'], registers: r });
     this.canaries = new client.Counter({ name: 'relay_mesh_canaries_total', help: 'Canaries by outcome (sent, returned, found, lost, inconclusive)', labelNames: ['result'], registers: r });
     this.catchupIn = new client.Counter({ name: 'relay_mesh_catchup_messages_total', help: 'Messages pulled from peers by catch-up reconciliation', registers: r });
+    this.reconciliations = new client.Counter({ name: 'relay_mesh_reconciliations_total', help: 'Catch-up reconciliations this relay started, by why (link_up, periodic, overflow)', labelNames: ['reason'], registers: r });
+    this.retries = new client.Counter({ name: 'relay_mesh_requests_retried_total', help: 'Requested messages asked for again because no usable answer came', registers: r });
     this.fetchedIn = new client.Counter({
       name: 'relay_mesh_payloads_fetched_total',
       help: 'New payloads that arrived in answer to this relay\'s iwant/graft, not pushed (a relay off the eager tree fetches nearly all)',

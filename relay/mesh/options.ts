@@ -5,7 +5,7 @@
  */
 
 export type MeshMode = 'plumtree' | 'flood';
-export const TEST_FAULTS = ['drop-forward', 'garbage', 'flood'] as const;
+export const TEST_FAULTS = ['drop-forward', 'garbage', 'flood', 'no-announce', 'lose-answers'] as const;
 export type TestFault = (typeof TEST_FAULTS)[number];
 
 export interface MeshOptions {
@@ -24,6 +24,8 @@ export interface MeshOptions {
   graftTimeoutMs: number;
   /** Catch-up payloads per second this relay requests from one peer. */
   catchupRate: number;
+  /** How often each link re-runs catch-up reconciliation (anti-entropy); 0 = only when a link opens. */
+  reconcileIntervalMs: number;
   /** Test-only misbehaviour; never set in production. */
   testFault: TestFault | undefined;
 }
@@ -46,6 +48,7 @@ export const MESH_OPTIONS: MeshOptionSpec[] = [
   { flag: 'peer-rate', env: 'RELAY_PEER_RATE', arg: 'N', def: '20000', help: 'frames per second a peer relay may send before it is penalised' },
   { flag: 'graft-timeout', env: 'RELAY_GRAFT_TIMEOUT', arg: 'DURATION', def: '150ms', help: 'plumtree: wait this long for an announced message before requesting it' },
   { flag: 'catchup-rate', env: 'RELAY_CATCHUP_RATE', arg: 'N', def: '2000', help: 'catch-up messages per second pulled from one peer' },
+  { flag: 'reconcile-interval', env: 'RELAY_RECONCILE_INTERVAL', arg: 'DURATION', def: '10m', help: 'how often each peer link reconciles held ids again, repairing anything lost since (0 = only when a link opens)' },
   { flag: 'test-fault', env: 'RELAY_TEST_FAULT', arg: 'FAULT', def: '', help: `TEST ONLY: misbehave on purpose (${TEST_FAULTS.join(', ')})` },
 ];
 
@@ -62,6 +65,7 @@ export function parseMeshOptions(p: Parsers): MeshOptions {
   const fault = p.get('test-fault');
   if (fault && !(TEST_FAULTS as readonly string[]).includes(fault)) p.fail(`--test-fault: one of ${TEST_FAULTS.join(', ')}`);
   const canary = p.get('canary-interval');
+  const reconcile = p.get('reconcile-interval');
   return {
     mode,
     targetPeers: p.int(p.get('target-peers'), '--target-peers', 0, 1000),
@@ -72,6 +76,7 @@ export function parseMeshOptions(p: Parsers): MeshOptions {
     peerRate: p.int(p.get('peer-rate'), '--peer-rate', 1, 10_000_000),
     graftTimeoutMs: p.duration(p.get('graft-timeout'), '--graft-timeout'),
     catchupRate: p.int(p.get('catchup-rate'), '--catchup-rate', 1, 1_000_000),
+    reconcileIntervalMs: reconcile === '0' ? 0 : p.duration(reconcile, '--reconcile-interval'),
     testFault: (fault || undefined) as TestFault | undefined,
   };
 }
@@ -86,5 +91,6 @@ export const defaultMeshOptions = (): MeshOptions => ({
   peerRate: 20_000,
   graftTimeoutMs: 150,
   catchupRate: 2000,
+  reconcileIntervalMs: 10 * 60_000,
   testFault: undefined,
 });

@@ -80,22 +80,37 @@ function nextPrefix(p: string): string {
 /** Builds (and briefly caches) snapshots from the store, in pages that yield to the event loop. */
 export class SnapshotSource {
   private cached: IdSnapshot | undefined;
-  private building: Promise<IdSnapshot> | undefined;
+  private building: { startedAt: number; done: Promise<IdSnapshot> } | undefined;
 
   constructor(
     private readonly store: MessageStore,
     private readonly now: () => number,
   ) {}
 
-  get(): Promise<IdSnapshot> {
+  /** A snapshot begun no earlier than `notBefore` (performance.now()) and at most SNAPSHOT_TTL_MS old. */
+  async get(notBefore = -Infinity): Promise<IdSnapshot> {
     const c = this.cached;
-    if (c && performance.now() - c.at < SNAPSHOT_TTL_MS) return Promise.resolve(c);
-    this.building ??= this.build().finally(() => (this.building = undefined));
-    return this.building;
+    if (c && c.at >= notBefore && performance.now() - c.at < SNAPSHOT_TTL_MS) return c;
+    const b = this.building;
+    if (b && b.startedAt >= notBefore) return b.done;
+    if (b) await b.done.catch(() => undefined);
+    // Whoever awaited the same build may have started the next one already.
+    const n = this.building;
+    if (n && n.startedAt >= notBefore) return n.done;
+    const startedAt = performance.now();
+    const done = this.build(startedAt).finally(() => {
+      if (this.building?.done === done) this.building = undefined;
+    });
+    this.building = { startedAt, done };
+    return done;
   }
 
-  private async build(): Promise<IdSnapshot> {
-    const ids: string[] = [];
+  private async build(startedAt: number): Promise<IdSnapshot> {
+    // Accepted but not committed: already passed on to the peers up at the
+    // time, so a link up since must hear of them here. Taken at the start as
+    // well as the end: one committed while the pages are read may get a seq
+    // below the page already read.
+    const ids: string[] = this.store.uncommittedIds();
     const now = this.now();
     let after = 0;
     for (;;) {
@@ -105,8 +120,14 @@ export class SnapshotSource {
       after = page[page.length - 1]!.seq;
       await new Promise((r) => setImmediate(r));
     }
+    for (const id of this.store.uncommittedIds()) ids.push(id);
     ids.sort();
-    this.cached = new IdSnapshot(ids, performance.now());
+    // An id may be there twice (taken uncommitted at the start, then read from a page): a summary XORs each once.
+    let w = 0;
+    for (let i = 0; i < ids.length; i++) if (i === 0 || ids[i] !== ids[w - 1]) ids[w++] = ids[i]!;
+    ids.length = w;
+    // Stamped with when it began: ids accepted while it was paging may be missing from it.
+    this.cached = new IdSnapshot(ids, startedAt);
     return this.cached;
   }
 }

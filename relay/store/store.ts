@@ -338,6 +338,11 @@ export class MessageStore {
     return this.queuedIds.size + (this.inFlightIds?.size ?? 0);
   }
 
+  /** Ids accepted but not yet committed (queued or in the commit in flight). */
+  uncommittedIds(): string[] {
+    return this.queueDepth === 0 ? [] : [...(this.inFlightIds?.keys() ?? []), ...this.queuedIds.keys()];
+  }
+
   isPending(id: string): boolean {
     return this.pendingById(id) !== undefined;
   }

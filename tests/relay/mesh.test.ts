@@ -184,6 +184,44 @@ describe('mesh', () => {
     expect(sum(m, 'relay_mesh_catchup_messages_total')).toBeGreaterThanOrEqual(during.length);
   });
 
+  it('requests whose answers are lost are asked for again: a rejoining relay that ignores every first request still leaves everyone holding everything', async () => {
+    // 0 — 1 — 2 with 1 ignoring the first request for each id (--test-fault lose-answers):
+    // after 1 rejoins, every id 0 and 2 fetch from it (grafted after its announcements,
+    // or pulled by catch-up) goes unanswered once.
+    const edges: [number, number][] = [[1, 0], [1, 2]];
+    let nodes = await startMesh(3, edges, { asGiven: true, args: (i) => (i === 1 ? ['--test-fault', 'lose-answers'] : []) });
+    started.push(nodes);
+    await linked(nodes, edges);
+    const k = await keyPair();
+    expect(await nodes[1]!.stop('SIGTERM')).toBe(0);
+    const during = await postAll(nodes, Array.from({ length: 30 }, () => shaped(k)), (i) => (i % 2 ? 0 : 2));
+    nodes[1] = await restart(nodes[1]!);
+    nodes = [...nodes];
+    started.push(nodes);
+    await linked(nodes, edges, 30_000);
+    await everyoneHolds(nodes, k, during, 40_000);
+    const retried = (await Promise.all([0, 2].map(async (i) => sum(await metrics(nodes[i]!.url), 'relay_mesh_requests_retried_total')))).reduce((a, b) => a + b);
+    // Each of the 30 ids was fetched from relay 1 by 0 or 2 (whichever lacked it), once in vain.
+    expect(retried).toBeGreaterThanOrEqual(30);
+  });
+
+  it('anti-entropy: ids no peer announced are found by the next periodic reconciliation', async () => {
+    // Relay 1 holds and serves what it accepts but never pushes or announces it (--test-fault no-announce).
+    const edges: [number, number][] = [[0, 1]];
+    const nodes = await startMesh(2, edges, {
+      common: ['--reconcile-interval', '2s'],
+      args: (i) => (i === 1 ? ['--test-fault', 'no-announce'] : []),
+    });
+    started.push(nodes);
+    await linked(nodes, edges);
+    const k = await keyPair();
+    const ids = await postAll(nodes, Array.from({ length: 10 }, () => shaped(k)), () => 1);
+    await everyoneHolds(nodes, k, ids, 15_000);
+    const m = await metrics(nodes[0]!.url);
+    expect(sum(m, 'relay_mesh_reconciliations_total', 'reason="periodic"')).toBeGreaterThanOrEqual(1);
+    expect(sum(m, 'relay_mesh_catchup_messages_total')).toBe(10);
+  });
+
   it('a relay that drops what it should forward is banned by its neighbours; every message is still delivered', async () => {
     // Ring of 6 plus the three long chords: every pair of relays has 3 disjoint paths. Relay 2 drops.
     const edges: [number, number][] = [[0, 1], [1, 2], [2, 3], [3, 4], [4, 5], [5, 0], [0, 3], [1, 4], [2, 5]];
