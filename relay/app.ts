@@ -28,6 +28,9 @@ import { MessageStore, storePath } from './store/store.ts';
 
 export const RELAY_VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
+/** uWS ListenOptions.LIBUS_LISTEN_EXCLUSIVE_PORT (a const enum in its typings, so not importable). */
+const LISTEN_EXCLUSIVE_PORT = 1;
+
 /** Packets waiting for the group commit before new ones are refused with 503. */
 const MAX_INGEST_QUEUE = 20_000;
 
@@ -243,9 +246,14 @@ export class Relay {
 
   listen(): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.app.listen(this.config.host, this.config.port, (sock) => {
+      // Exclusive: by default uWS sets SO_REUSEPORT, so a second relay started on a
+      // port in use would listen too and the kernel would split clients between
+      // two relays with different keys. (The host + options overload exists but
+      // is not in uWS's typings.)
+      const listen = this.app.listen as unknown as (host: string, port: number, options: number, cb: (sock: us_listen_socket | false) => void) => void;
+      listen.call(this.app, this.config.host, this.config.port, LISTEN_EXCLUSIVE_PORT, (sock) => {
         if (!sock) {
-          reject(new Error(`cannot listen on ${this.config.host}:${this.config.port}`));
+          reject(new Error(`cannot listen on ${this.config.host}:${this.config.port} (is another relay or program using the port?)`));
           return;
         }
         this.listenSocket = sock;

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createIdentity, exportBackup, importBackup, inviteLink, openChat, route, SHOTS } from './app.ts';
-import { freePort, startRelay, type Relay } from './relays.ts';
+import { freePorts, startRelay, type Relay } from './relays.ts';
 
 /**
  * Voice calls between two people on different relays: signalling travels as
@@ -106,8 +106,10 @@ async function expectEnded(...pages: Page[]): Promise<void> {
 }
 
 test.beforeAll(async ({ browser }) => {
-  const [pa, pb] = [await freePort(), await freePort()];
-  const [sa, sb] = [await freeUdpPort(), await freeUdpPort()];
+  const [pa, pb] = (await freePorts(2)) as [number, number];
+  const sa = await freeUdpPort();
+  let sb = await freeUdpPort();
+  while (sb === sa) sb = await freeUdpPort();
   let turnArgs: string[] = [];
   if (HAVE_COTURN) {
     const turnPort = await freeUdpPort();

@@ -29,6 +29,21 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * `n` different free ports. The OS may hand the same port to two calls in a
+ * row (each is closed before the next): two relays started on one port meant
+ * one answered the other's health check and both announced its URL under two
+ * keys (seen once as anonymity.spec (b) finding only 3 of 4 relays).
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const ports: number[] = [];
+  while (ports.length < n) {
+    const p = await freePort();
+    if (!ports.includes(p)) ports.push(p);
+  }
+  return ports;
+}
+
 /** `extra` flags go last, so they override the defaults (e.g. `--stun-port N`, `--turn-url`). */
 export async function startRelay(port: number, peers: number[] = [], extra: string[] = []): Promise<Relay> {
   if (!existsSync(join(root, 'build', 'index.html'))) throw new Error('build/ is missing: run `npx vite build` first (tests/run.js does)');
@@ -76,7 +91,6 @@ export async function startRelay(port: number, peers: number[] = [], extra: stri
 
 /** Two relays peered with each other (the mesh carries messages between them). */
 export async function startMesh(n: number, extra: (i: number) => string[] = () => []): Promise<Relay[]> {
-  const ports: number[] = [];
-  for (let i = 0; i < n; i++) ports.push(await freePort());
+  const ports = await freePorts(n);
   return Promise.all(ports.map((p, i) => startRelay(p, ports.filter((q) => q !== p), extra(i))));
 }

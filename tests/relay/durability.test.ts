@@ -1,5 +1,8 @@
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cleanup, getAll, keyPair, type KeyPair, type RelayProcess, shaped, startRelay } from './harness.ts';
+import { cleanup, getAll, keyPair, type KeyPair, type RelayProcess, root, shaped, startRelay, tempDir } from './harness.ts';
 
 const started: RelayProcess[] = [];
 afterAll(() => cleanup(...started));
@@ -94,5 +97,27 @@ describe('durability', () => {
     const again = await startRelay({ dataDir: first.dataDir, args: ['--rate-limit', '0'] });
     started.push(again);
     expect((await getAll(again.url, dave, again.id)).map((m) => m.id)).toEqual([id]);
+  });
+
+  it('a second relay on a port in use refuses to start instead of sharing the port', async () => {
+    const first = await startRelay({ args: ['--rate-limit', '0'] });
+    started.push(first);
+    // uWS listens with SO_REUSEPORT unless told otherwise: the second would start and take half the clients.
+    const dataDir = tempDir();
+    const second = spawn(process.execPath, [join(root, 'relay'), '--host', '127.0.0.1', '--port', String(first.port), '--data', dataDir, '--stun-port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    second.stdout!.on('data', (d) => (out += d));
+    second.stderr!.on('data', (d) => (out += d));
+    const code = await new Promise<number | string | null>((resolve) => {
+      const t = setTimeout(() => resolve('still running after 20 s'), 20_000);
+      second.once('exit', (c) => resolve((clearTimeout(t), c)));
+    });
+    second.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+    expect(typeof code === 'number' && code !== 0, `exit: ${code}`).toBe(true);
+    expect(out).toMatch(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${first.port}`));
+    const ids = new Set<string>();
+    for (let i = 0; i < 20; i++) ids.add(((await (await fetch(`${first.url}/v1/status`)).json()) as { id: string }).id);
+    expect([...ids]).toEqual([first.id]);
   });
 });

@@ -11,7 +11,7 @@ import { afterAll, beforeAll } from 'vitest';
 import WebSocket from 'ws';
 import * as P from '../../protocol/index.ts';
 
-const root = new URL('../..', import.meta.url).pathname;
+export const root = new URL('../..', import.meta.url).pathname;
 export const engine = P.webCryptoEngine;
 
 // Relay JSON as the tests read it: shapes are asserted field by field with expect().
