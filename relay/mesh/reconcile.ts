@@ -16,47 +16,98 @@ import { MAX_PREFIX_BYTES, SUMMARY_FANOUT } from './frames.ts';
 export const LIST_BELOW = 256;
 /** A snapshot is reused by every session that asks within this long. */
 const SNAPSHOT_TTL_MS = 2000;
-const PAGE = 10_000;
+const PAGE = 5000;
+/** Ids sorted and summarised between two yields to the event loop while a snapshot is built. */
+const YIELD_EVERY = 8000;
 
 export interface Summary {
   counts: number[];
   hashes: string[];
 }
 
-/** A sorted copy of the ids this relay holds within the retention window. */
+/**
+ * A sorted copy of the ids this relay holds within the retention window, kept
+ * as 256 buckets by first byte, with the summary of the empty prefix made
+ * while building. Why buckets: on a relay holding a million ids, one sort
+ * of them all blocked the event loop for about a second and one summary of
+ * the empty prefix for most of another; built a bucket at a time, with
+ * yields between, no step takes more than a few ms, so a reconciliation
+ * (now also every --reconcile-interval) does not stall forwarding.
+ */
 export class IdSnapshot {
-  constructor(
-    readonly ids: string[],
+  private constructor(
+    private readonly buckets: string[][],
+    private readonly root: Summary,
     readonly at: number,
   ) {}
 
-  /** Index range [lo, hi) of ids starting with `prefix` (hex). */
-  range(prefix: string): [number, number] {
-    const lo = lowerBound(this.ids, prefix);
-    const hi = prefix === '' ? this.ids.length : lowerBound(this.ids, nextPrefix(prefix));
-    return [lo, hi];
+  /** Sorts and dedupes each bucket in place and summarises them, yielding between buckets; `at` is when the snapshot began. */
+  static async build(buckets: string[][], at: number, yieldNow: () => Promise<void>): Promise<IdSnapshot> {
+    const root: Summary = { counts: new Array<number>(SUMMARY_FANOUT).fill(0), hashes: [] };
+    let work = 0;
+    for (let b = 0; b < SUMMARY_FANOUT; b++) {
+      const ids = buckets[b]!;
+      ids.sort();
+      // An id may be there twice (taken uncommitted at the start, then read from a page): a summary XORs each once.
+      let w = 0;
+      for (let i = 0; i < ids.length; i++) if (i === 0 || ids[i] !== ids[w - 1]) ids[w++] = ids[i]!;
+      ids.length = w;
+      const acc = Buffer.alloc(16);
+      for (let i = 0; i < w; i++) xorInto(acc, ids[i]!);
+      root.counts[b] = w;
+      root.hashes[b] = acc.toString('hex');
+      work += w;
+      if (work >= YIELD_EVERY) {
+        work = 0;
+        await yieldNow();
+      }
+    }
+    return new IdSnapshot(buckets, root, at);
+  }
+
+  /** Every id, sorted (for tests and small relays). */
+  get ids(): string[] {
+    return this.buckets.flat();
   }
 
   summary(prefix: string): Summary {
-    const counts = new Array<number>(SUMMARY_FANOUT).fill(0);
-    const acc: Buffer[] = Array.from({ length: SUMMARY_FANOUT }, () => Buffer.alloc(16));
-    const [lo, hi] = this.range(prefix);
-    const at = prefix.length;
-    for (let i = lo; i < hi; i++) {
-      const id = this.ids[i]!;
-      const child = parseInt(id.slice(at, at + 2), 16);
-      counts[child]! += 1;
-      const a = acc[child]!;
-      const b = Buffer.from(id.slice(0, 32), 'hex');
-      for (let k = 0; k < 16; k++) a[k]! ^= b[k]!;
-    }
-    return { counts, hashes: acc.map((b) => b.toString('hex')) };
+    if (prefix === '') return this.root;
+    const [ids, lo, hi] = this.range(prefix);
+    return summarise(ids, lo, hi, prefix.length);
   }
 
   list(prefix: string): string[] {
-    const [lo, hi] = this.range(prefix);
-    return this.ids.slice(lo, hi);
+    if (prefix === '') return this.ids;
+    const [ids, lo, hi] = this.range(prefix);
+    return ids.slice(lo, hi);
   }
+
+  /** The bucket holding ids that start with `prefix` (hex, at least one byte) and the index range [lo, hi) in it. */
+  private range(prefix: string): [string[], number, number] {
+    const ids = this.buckets[parseInt(prefix.slice(0, 2), 16)]!;
+    const lo = lowerBound(ids, prefix);
+    const hi = prefix.length === 2 ? ids.length : lowerBound(ids, nextPrefix(prefix));
+    return [ids, lo, hi];
+  }
+}
+
+/** Per child (the byte after `at` hex digits): how many of ids[lo, hi) and the XOR of their first 16 bytes. */
+function summarise(ids: string[], lo: number, hi: number, at: number): Summary {
+  const counts = new Array<number>(SUMMARY_FANOUT).fill(0);
+  const acc: Buffer[] = Array.from({ length: SUMMARY_FANOUT }, () => Buffer.alloc(16));
+  for (let i = lo; i < hi; i++) {
+    const id = ids[i]!;
+    const child = parseInt(id.slice(at, at + 2), 16);
+    counts[child]! += 1;
+    xorInto(acc[child]!, id);
+  }
+  return { counts, hashes: acc.map((b) => b.toString('hex')) };
+}
+
+/** XORs the first 16 bytes of a hex id into `acc`. */
+function xorInto(acc: Buffer, id: string): void {
+  const b = Buffer.from(id.slice(0, 32), 'hex');
+  for (let k = 0; k < 16; k++) acc[k]! ^= b[k]!;
 }
 
 function lowerBound(a: string[], key: string): number {
@@ -77,7 +128,7 @@ function nextPrefix(p: string): string {
   return n.toString(16).padStart(p.length, '0');
 }
 
-/** Builds (and briefly caches) snapshots from the store, in pages that yield to the event loop. */
+/** Builds (and briefly caches) snapshots from the store, in pages and buckets that yield to the event loop. */
 export class SnapshotSource {
   private cached: IdSnapshot | undefined;
   private building: { startedAt: number; done: Promise<IdSnapshot> } | undefined;
@@ -106,31 +157,30 @@ export class SnapshotSource {
   }
 
   private async build(startedAt: number): Promise<IdSnapshot> {
+    const buckets: string[][] = Array.from({ length: SUMMARY_FANOUT }, () => []);
+    const add = (id: string): void => void buckets[parseInt(id.slice(0, 2), 16)]!.push(id);
     // Accepted but not committed: already passed on to the peers up at the
     // time, so a link up since must hear of them here. Taken at the start as
     // well as the end: one committed while the pages are read may get a seq
     // below the page already read.
-    const ids: string[] = this.store.uncommittedIds();
+    for (const id of this.store.uncommittedIds()) add(id);
     const now = this.now();
     let after = 0;
     for (;;) {
       const page = this.store.idsByReceipt(now - this.store.retentionMs, now + 1, PAGE, after);
-      for (const e of page) ids.push(e.id);
+      for (const e of page) add(e.id);
       if (page.length < PAGE) break;
       after = page[page.length - 1]!.seq;
-      await new Promise((r) => setImmediate(r));
+      await yieldToLoop();
     }
-    for (const id of this.store.uncommittedIds()) ids.push(id);
-    ids.sort();
-    // An id may be there twice (taken uncommitted at the start, then read from a page): a summary XORs each once.
-    let w = 0;
-    for (let i = 0; i < ids.length; i++) if (i === 0 || ids[i] !== ids[w - 1]) ids[w++] = ids[i]!;
-    ids.length = w;
+    for (const id of this.store.uncommittedIds()) add(id);
     // Stamped with when it began: ids accepted while it was paging may be missing from it.
-    this.cached = new IdSnapshot(ids, startedAt);
+    this.cached = await IdSnapshot.build(buckets, startedAt, yieldToLoop);
     return this.cached;
   }
 }
+
+const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /** Which children of `prefix` to descend into (sum_req) or list (ids_req), comparing ours with theirs. */
 export function diffChildren(prefix: string, ours: Summary, theirs: Summary): { descend: string[]; list: string[] } {
