@@ -100,9 +100,15 @@ export function parseFrame(input: unknown): Frame {
       P.onlyFields(o, ['type'], 'prune');
       return { type };
     case 'sum_req':
-    case 'ids_req':
       P.onlyFields(o, ['type', 'prefixes'], type);
       return { type, prefixes: prefixes(o) };
+    case 'ids_req': {
+      P.onlyFields(o, ['type', 'prefixes'], type);
+      const ps = prefixes(o);
+      // The empty prefix is summarised, never listed: listing it would ask for every id the relay holds.
+      if (ps.includes('')) bad('bad_hex', 'prefixes: ids_req lists 1-3 byte prefixes', 'prefixes');
+      return { type, prefixes: ps };
+    }
     case 'sum': {
       P.onlyFields(o, ['type', 'prefix', 'counts', 'hashes'], 'sum');
       const p = prefix(o.prefix, 'prefix');

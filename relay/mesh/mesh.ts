@@ -10,7 +10,7 @@ import { CLOSE, type LinkHost, type PeerLink, SOFT_BUFFER } from './link.ts';
 import { acceptPeers, dialPeer, type PeerSockets } from './transports.ts';
 import { MeshMetrics, type PeerTallies, peerLabel } from './metrics.ts';
 import type { MeshOptions } from './options.ts';
-import { diffChildren, type IdSnapshot, SnapshotSource } from './reconcile.ts';
+import { diffChildren, type IdSnapshot, LIST_BELOW, SnapshotSource } from './reconcile.ts';
 import { ScoreBook } from './scores.ts';
 import { Ticker } from './ticker.ts';
 import { GraftTimer } from './graft-timer.ts';
@@ -81,6 +81,8 @@ const CATCHUP_REQUEST_TIMEOUT_MS = 5000;
 /** How long a requested id is remembered, so a late copy of it does not prune the link it came on. */
 const REQUESTED_KEEP_MS = 15_000;
 const SERVE_QUEUE_MAX = 8192;
+/** Most ids one ids_req prefix is answered with: 16× what an honest peer lists (LIST_BELOW), for growth since our summary. */
+const IDS_LIST_MAX = 16 * LIST_BELOW;
 /**
  * A requested id whose answer never came usable (lost with a closing link,
  * dropped by a full serve queue, refused while the store was overloaded) is
@@ -777,6 +779,12 @@ export class Mesh implements LinkHost {
     const snap = await this.snapshot(link);
     for (const p of prefixes) {
       const ids = snap.list(p);
+      // A peer lists only children our summary showed with at most LIST_BELOW ids (or 3 bytes
+      // deep): many more means it asks for a bulk listing it had no reason to want.
+      if (ids.length > IDS_LIST_MAX) {
+        this.violation(link, 'bad_frame', new P.ProtocolError('too_large', `ids_req for ${p}: ${ids.length} ids`));
+        continue;
+      }
       let i = 0;
       do {
         const batch = ids.slice(i, i + MAX_IDS);

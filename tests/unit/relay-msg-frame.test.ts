@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import * as P from '../../protocol/index.ts';
 import { packetIdOf } from '../../relay/ingest.ts';
-import { encodeMsgFrame, MAX_TTL, msgFramePacket, msgFrameTtl, withTtl } from '../../relay/mesh/frames.ts';
+import { encodeMsgFrame, MAX_TTL, msgFramePacket, msgFrameTtl, parseFrame, withTtl } from '../../relay/mesh/frames.ts';
 
 const packet = (): P.ClientMessagePacket => ({
   recipient: randomBytes(P.SPKI_BYTES).toString('base64'),
@@ -49,5 +49,16 @@ describe('binary msg frames (peer payloads, PROTOCOL.md §9.1)', () => {
     const odd = msgFramePacket(Buffer.from('\u0001\u0003a\nb\nc\nd', 'latin1'));
     expect(odd.signature).toBe('c\nd');
     expect(P.validateClientPacket(odd).ok).toBe(false);
+  });
+});
+
+describe('catch-up request frames (PROTOCOL.md §9.5)', () => {
+  it('sum_req may ask for the empty prefix; ids_req lists only 1-3 byte prefixes', () => {
+    expect(parseFrame({ type: 'sum_req', prefixes: [''] })).toEqual({ type: 'sum_req', prefixes: [''] });
+    expect(parseFrame({ type: 'ids_req', prefixes: ['ab', 'abcd', 'abcdef'] })).toEqual({ type: 'ids_req', prefixes: ['ab', 'abcd', 'abcdef'] });
+    // Listing the empty prefix would be every id the relay holds.
+    expect(protocolCode(() => parseFrame({ type: 'ids_req', prefixes: ['ab', ''] }))).toBe('bad_hex');
+    expect(protocolCode(() => parseFrame({ type: 'ids_req', prefixes: ['abcdef01'] }))).toBe('bad_hex');
+    expect(protocolCode(() => parseFrame({ type: 'ids_req', prefixes: [] }))).toBe('too_large');
   });
 });
