@@ -11,9 +11,13 @@
 // and indexes, no checkpoints): the floor of a relay that keeps what it
 // forwards. No validation, no metrics, no plumtree bookkeeping.
 //
-// Usage (from the bench): node mesh-floor.js <index> <port> <child port>... [--store <db path>]
+// With `--log`, every packet is appended to a file instead (one write per
+// turn, no index): the floor of a log-structured store.
+//
+// Usage (from the bench): node mesh-floor.js <index> <port> <child port>... [--store <db path> | --log <file>]
 // Prints "ready" once its links are open.
 import { createHash } from 'node:crypto';
+import { openSync, writeSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import uWS from 'uWebSockets.js';
 import WebSocket from 'ws';
@@ -21,6 +25,8 @@ import WebSocket from 'ws';
 const args = process.argv.slice(2);
 const storeAt = args.indexOf('--store');
 const dbPath = storeAt >= 0 ? args.splice(storeAt, 2)[1] : undefined;
+const logAt = args.indexOf('--log');
+const logPath = logAt >= 0 ? args.splice(logAt, 2)[1] : undefined;
 const [port, ...children] = args.slice(1).map(Number);
 
 /** @typedef {{ recipient: string, message: string, signature: string }} Packet */
@@ -55,6 +61,22 @@ if (dbPath) {
       queued = [];
     });
     queued.push({ id, rk: createHash('sha256').update(p.recipient).digest().readUIntBE(0, 6), at: Date.now(), body });
+  };
+}
+
+if (logPath) {
+  // The other storage floor: an append-only log, one write(2) per event-loop
+  // turn (no fsync, as WAL under synchronous=NORMAL), no index at all. What a
+  // log-structured store could cost on the hop.
+  const fd = openSync(logPath, 'a');
+  /** @type {Buffer[]} */
+  let queued = [];
+  commit = (id, p) => {
+    if (queued.length === 0) setImmediate(() => {
+      writeSync(fd, Buffer.concat(queued));
+      queued = [];
+    });
+    queued.push(id, Buffer.from(p.recipient, 'base64'), Buffer.from(p.signature, 'base64'), Buffer.from(p.message, 'base64'));
   };
 }
 

@@ -73,10 +73,10 @@ interface Target {
   scrape?: () => Promise<{ copies: number; payloadBytes: number; meshBytes: number }>;
 }
 
-type Mode = 'flood' | 'plumtree' | 'floor' | 'floor+store';
+type Mode = 'flood' | 'plumtree' | 'floor' | 'floor+store' | 'floor+log';
 
 async function run(mode: Mode, rate: number): Promise<Result> {
-  if (mode === 'floor' || mode === 'floor+store') return runFloor(mode, rate);
+  if (mode === 'floor' || mode === 'floor+store' || mode === 'floor+log') return runFloor(mode, rate);
   const nodes = await startMesh(RELAYS, edges, { common: ['--mesh-mode', mode, '--max-peers', '8'] });
   try {
     await linked(nodes, edges, 60_000);
@@ -99,9 +99,10 @@ async function run(mode: Mode, rate: number): Promise<Result> {
  * The floor (tests/bench/mesh-floor.js): the same ten processes, topology
  * and client traffic through relays that only hash, dedupe and
  * forward down the eager tree (and with `floor+store`, commit each packet to
- * SQLite too). What the machine itself costs for this load.
+ * SQLite too; with `floor+log`, append it to a file). What the machine itself
+ * costs for this load.
  */
-async function runFloor(mode: 'floor' | 'floor+store', rate: number): Promise<Result> {
+async function runFloor(mode: 'floor' | 'floor+store' | 'floor+log', rate: number): Promise<Result> {
   const ports: number[] = [];
   while (ports.length < RELAYS) {
     const p = await freePort();
@@ -114,7 +115,7 @@ async function runFloor(mode: 'floor' | 'floor+store', rate: number): Promise<Re
   try {
     // Leaves first, so every parent finds its children listening.
     for (let i = RELAYS - 1; i >= 0; i--) {
-      const store = mode === 'floor+store' ? ['--store', join(dir, `floor-${i}.db`)] : [];
+      const store = mode === 'floor+store' ? ['--store', join(dir, `floor-${i}.db`)] : mode === 'floor+log' ? ['--log', join(dir, `floor-${i}.log`)] : [];
       const proc = spawn(process.execPath, [new URL('./mesh-floor.js', import.meta.url).pathname, String(i), String(ports[i]), ...childrenOf(i).map((c) => String(ports[c])), ...store], {
         stdio: ['ignore', 'pipe', 'inherit'],
       });
@@ -252,7 +253,7 @@ async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
   };
 }
 
-const modes = (process.env.MESH_BENCH_MODES ?? 'flood,plumtree,floor,floor+store').split(',') as Mode[];
+const modes = (process.env.MESH_BENCH_MODES ?? 'flood,plumtree,floor,floor+store,floor+log').split(',') as Mode[];
 const results: Result[] = [];
 for (const rate of [RATE, LOW_RATE]) for (const mode of modes) results.push(await run(mode, rate));
 const at = (mode: string, rate: number): Result | undefined => results.find((r) => r.mode === mode && r.rate === rate);
@@ -267,12 +268,13 @@ printTable(
 );
 console.log(
   'floor: the same processes, topology and traffic through relays that only hash, dedupe and forward the same binary frames down the eager tree (tests/bench/mesh-floor.js); ' +
-    'floor+store: the same, plus a SQLite commit per event-loop turn (the relay\'s schema, WAL, synchronous=NORMAL). What this machine costs for the load before any relay logic.\n',
+    'floor+store: the same, plus a SQLite commit per event-loop turn (the relay\'s schema, WAL, synchronous=NORMAL). What this machine costs for the load before any relay logic. ' +
+    'floor+log: the floor plus one append to a log file per turn instead (no index): what a log-structured store could cost on the hop.\n',
 );
 const vsFloor: (string | number)[][] = [];
 for (const rate of [RATE, LOW_RATE]) {
   const p = at('plumtree', rate);
-  for (const base of ['floor', 'floor+store'])
+  for (const base of ['floor', 'floor+store', 'floor+log'])
     if (p && at(base, rate)) {
       const b = at(base, rate)!;
       vsFloor.push([`${rate} msg/s`, `plumtree / ${base}`, `${p.p99.toFixed(1)} / ${b.p99.toFixed(1)} ms = ${(p.p99 / b.p99).toFixed(1)}×`, `${p.cpuMs.toFixed(2)} / ${b.cpuMs.toFixed(2)} ms = ${(p.cpuMs / b.cpuMs).toFixed(2)}×`]);
