@@ -752,9 +752,10 @@ export class Mesh implements LinkHost {
   }
 
   /**
-   * The ids this relay holds, as of no earlier than the link came up: what it
-   * committed before then was announced on the old link (if at all), and a
-   * summary that missed it would hide it from this peer for good.
+   * The ids this relay holds, as of no earlier than the link came up, for the
+   * summaries and lists it sends: what it accepted before then was announced
+   * on the old link (if at all), and a summary that missed it would hide it
+   * from this peer for good.
    */
   private snapshot(link: PeerLink): Promise<IdSnapshot> {
     return this.snapshots.get((link.catchup as Catchup).since);
@@ -769,7 +770,8 @@ export class Mesh implements LinkHost {
   }
 
   private async onSum(link: PeerLink, prefix: string, counts: number[], hashes: string[]): Promise<void> {
-    const snap = await this.snapshot(link);
+    // Our own side may be a little stale: at worst we list ids we already hold, and onIds skips them.
+    const snap = await this.snapshots.get();
     const { descend, list } = diffChildren(prefix, snap.summary(prefix), { counts, hashes });
     for (let i = 0; i < descend.length; i += MAX_PREFIXES) this.send(link, 'sum_req', JSON.stringify({ type: 'sum_req', prefixes: descend.slice(i, i + MAX_PREFIXES) }));
     for (let i = 0; i < list.length; i += MAX_PREFIXES) this.send(link, 'ids_req', JSON.stringify({ type: 'ids_req', prefixes: list.slice(i, i + MAX_PREFIXES) }));
