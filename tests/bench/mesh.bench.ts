@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as P from '../../protocol/index.ts';
-import { cleanup, engine, freePort, keyPair, shaped, tempDir } from '../relay/harness.ts';
+import { cleanup, engine, freePorts, keyPair, shaped, tempDir } from '../relay/harness.ts';
 import { linked, type MeshNode, metrics, startMesh, sum } from '../relay/mesh-harness.ts';
 import { RawPoster } from './load.ts';
 import { cpuSeconds } from './proc.ts';
@@ -103,11 +103,7 @@ async function run(mode: Mode, rate: number): Promise<Result> {
  * costs for this load.
  */
 async function runFloor(mode: 'floor' | 'floor+store' | 'floor+log', rate: number): Promise<Result> {
-  const ports: number[] = [];
-  while (ports.length < RELAYS) {
-    const p = await freePort();
-    if (!ports.includes(p)) ports.push(p);
-  }
+  const ports = await freePorts(RELAYS);
   // The tree plumtree settles on in this topology: 0 → 1, 2; then i → i + 2 (5 hops to the last).
   const childrenOf = (i: number): number[] => (i === 0 ? [1, 2] : [i + 2]).filter((c) => c < RELAYS);
   const dir = tempDir('mesh-floor-');

@@ -32,6 +32,16 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** `n` different free ports: the OS may hand one port to two calls in a row, each closed before the next. */
+export async function freePorts(n: number): Promise<number[]> {
+  const ports: number[] = [];
+  while (ports.length < n) {
+    const p = await freePort();
+    if (!ports.includes(p)) ports.push(p);
+  }
+  return ports;
+}
+
 export const tempDir = (prefix = 'relay-test-'): string => mkdtempSync(join(tmpdir(), prefix));
 
 export interface RelayProcess {

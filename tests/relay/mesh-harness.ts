@@ -1,6 +1,6 @@
 // Mesh helpers on top of harness.ts: start several real relays with a given
 // link topology, wait for links, scrape /metrics and /v1/status.
-import { cleanup, freePort, type Json, type RelayProcess, startRelay, tempDir } from './harness.ts';
+import { cleanup, freePorts, type Json, type RelayProcess, startRelay, tempDir } from './harness.ts';
 
 export interface MeshNode extends RelayProcess {
   index: number;
@@ -26,11 +26,7 @@ export async function startMesh(
   // pair dials, so nobody sits in reconnect backoff waiting for a listener that is not up yet.
   const has = (a: number, b: number): boolean => edges.some(([x, y]) => x === a && y === b);
   const dials = opts.asGiven ? edges : edges.map(([a, b]): [number, number] => (has(b, a) || a > b ? [a, b] : [b, a]));
-  const ports: number[] = [];
-  while (ports.length < n) {
-    const p = await freePort();
-    if (!ports.includes(p)) ports.push(p);
-  }
+  const ports = await freePorts(n);
   const url = (i: number): string => `http://127.0.0.1:${ports[i]}`;
   const startOne = async (port: number, i: number): Promise<MeshNode> => {
     const peers = dials.filter(([a]) => a === i).flatMap(([, b]) => ['--peer', url(b)]);
