@@ -24,7 +24,7 @@ import { defaultProxyOptions } from './proxy/options.ts';
 import { proxyRoutes } from './proxy/routes.ts';
 import { ServerDirectory } from './servers.ts';
 import { makeTurnCredentials } from './stun/turn-credentials.ts';
-import { MessageStore, storePath } from './store/store.ts';
+import { legacyStorePath, MessageStore, storePath } from './store/store.ts';
 
 export const RELAY_VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -53,7 +53,7 @@ export interface RelayDeps {
   log: Logger;
   clock?: Clock;
   engine?: P.CryptoEngine;
-  /** Message store file (default <data>/messages.db). */
+  /** Message log folder (default <data>/messages). */
   storeFile?: string;
 }
 
@@ -103,6 +103,7 @@ export class Relay {
     this.metrics = new RelayMetrics({
       stored: () => store.count(),
       bytes: () => store.storedBytes(),
+      logBytes: () => store.logFiles().bytes,
       subscribers: () => push?.size ?? 0,
       longPolls: () => longPolls.size,
       load: () => this.loadMeter.value(),
@@ -126,7 +127,7 @@ export class Relay {
     let store: MessageStore | undefined;
     try {
       const identity = await loadOrCreateIdentity(engine, config.dataDir, log);
-      store = new MessageStore({ path: deps.storeFile ?? storePath(config.dataDir), retentionMs: config.retentionMs, clock, log, sync: config.sync });
+      store = new MessageStore({ path: deps.storeFile ?? storePath(config.dataDir), legacyPath: legacyStorePath(config.dataDir), retentionMs: config.retentionMs, clock, log, sync: config.sync });
       const directory = new ServerDirectory(engine, identity, config.publicUrl, clock, log);
       await directory.start();
       const auth = new RetrievalAuth(engine, identity.id, clock);

@@ -25,7 +25,7 @@ export interface RelayConfig {
   rateBurst: number;
   maxSubscribers: number;
   bodyTimeoutMs: number;
-  /** SQLite `synchronous` in WAL mode: `full` fsyncs every group commit, `normal` survives process crashes only. */
+  /** The message log: `full` fdatasyncs every group commit before answering, `normal` survives process crashes only. */
   sync: 'full' | 'normal';
   /** Peer links, flooding, catch-up, canaries and bans (relay/mesh/). */
   mesh?: MeshOptions;

@@ -70,7 +70,7 @@ export class RelayMetrics {
   readonly accepted: { client: Tally; peer: Tally };
   readonly duplicate: { client: Tally; peer: Tally };
 
-  constructor(sources: { stored: () => number; bytes: () => number; subscribers: () => number; longPolls: () => number; load: () => number }) {
+  constructor(sources: { stored: () => number; bytes: () => number; logBytes: () => number; subscribers: () => number; longPolls: () => number; load: () => number }) {
     const r = [this.registry];
     // Includes the event-loop lag (relay_process_nodejs_eventloop_lag_{p50,p90,p99,max}_seconds).
     // Its sampling timer wakes the loop every `precision` ms, idle or not: at
@@ -87,6 +87,8 @@ export class RelayMetrics {
     this.messages = this.messageTallies.counter;
     this.stored = new client.Gauge({ name: 'relay_messages_stored', help: 'Messages held (not expired or deleted)', registers: r, collect() { this.set(sources.stored()); } });
     this.storedBytes = new client.Gauge({ name: 'relay_messages_stored_bytes', help: 'Payload bytes of messages held', registers: r, collect() { this.set(sources.bytes()); } });
+    // Disk used: held messages plus deleted ones and those expired but sharing a segment file with newer ones.
+    new client.Gauge({ name: 'relay_store_log_bytes', help: 'Size of the message log files on disk', registers: r, collect() { this.set(sources.logBytes()); } });
     this.subscribers = new client.Gauge({ name: 'relay_push_subscribers', help: 'Open /v1/subscribe WebSockets', registers: r, collect() { this.set(sources.subscribers()); } });
     this.longPolls = new client.Gauge({ name: 'relay_long_polls', help: 'Retrievals held until a message arrives (GET /v1/messages?wait=)', registers: r, collect() { this.set(sources.longPolls()); } });
     this.pushed = new TalliedCounter({ name: 'relay_push_messages_total', help: 'Messages pushed to subscribers', registers: r }).tally();

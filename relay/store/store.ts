@@ -1,17 +1,15 @@
-import Database from 'better-sqlite3';
-import { hash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { existsSync, fsyncSync, openSync, closeSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as P from '../../protocol/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
-import { IdIndex } from './id-index.ts';
-import { openWriter, type WriterRequest } from './writer-core.js';
+import { importSqlite } from './import-sqlite.ts';
+import { RecordTable } from './record-table.ts';
+import { FLAG_DELETED, HEADER, recipientHash, SegmentLog, TYPE_MESSAGE, TYPE_TOMBSTONE, writeHeader } from './segment-log.ts';
 
 /** A message as the store hands it out: the client packet plus where and when it was received here. */
 export interface StoredMessage {
-  /** Row sequence: the cursor. Strictly increasing in commit order, never reused. */
+  /** Sequence number: the cursor. Strictly increasing in commit order, never reused. */
   seq: number;
   /** Packet id: lowercase hex SHA-256 of P.packetIdPreimage. */
   id: string;
@@ -31,43 +29,35 @@ export interface IdEntry {
 }
 
 export interface StoreOptions {
-  /** SQLite file; its folder is created. */
+  /** Folder of the message log (segment files); created if missing. */
   path: string;
   retentionMs: number;
   clock: Clock;
   log: Logger;
+  /** full: every group commit is fdatasync'd before its callers hear of it; normal: written to the OS only (survives a process crash, not a power cut). */
   sync?: 'full' | 'normal';
-  /** WAL frames past which the writer checkpoints after its commits, so the log starts over (writer-core.js); tests set it low. */
-  walRestartFrames?: number;
-  /** How often the checkpointer runs (default 200 ms). */
-  checkpointEveryMs?: number;
+  /** Size past which the log starts a new segment file (default 64 MiB); tests set it low. */
+  segmentBytes?: number;
+  /** A message store of an older version (SQLite) to import once, when the log is empty; deleted after. */
+  legacyPath?: string;
 }
 
 /** Seqs skipped at each start: more than the ingest queue (and so the seqs issued but uncommitted) can ever hold. */
 export const SEQ_RESTART_GAP = 1_000_000;
-
-/** A messages row as read back. */
-interface Row {
-  seq: number;
-  received_at: number;
-  id: Buffer;
-  body: Buffer | null;
-}
+const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 
 export type CommitCallback = (err: Error | null, seq: number, receivedAt: number) => void;
 
 interface Pending {
   id: string;
   idBuf: Buffer;
-  /** key48 of the id: the idk column and the id index's key. */
-  idk: number;
   /**
-   * The row body (DER key ‖ signature ‖ message), encoded when queued. Off the
-   * V8 heap: the packet's strings are not kept alive until the commit, which
-   * made every young-generation GC copy them (the push path's GC pauses).
+   * The record body (DER key ‖ signature ‖ message), encoded when queued. Off
+   * the V8 heap: the packet's strings are not kept alive until the commit,
+   * which made every young-generation GC copy them (the push path's GC pauses).
    */
   body: Buffer;
-  /** Recipient key hash (the rk index column), for uncommittedFor. */
+  /** Recipient hash (recipientHash), for uncommittedFor and the log. */
   rk: number;
   cb: CommitCallback;
   /** Given when queued (not when committed), so a message can be pushed before its commit. */
@@ -77,75 +67,56 @@ interface Pending {
   waiters?: CommitCallback[];
 }
 
-// Row layout: one BLOB of DER recipient || signature envelope || message envelope,
+// Record body layout: DER recipient ‖ signature envelope ‖ message envelope,
 // binary rather than base64 (a quarter smaller on disk and in the page cache).
 const SPKI = P.SPKI_BYTES;
 const SIG = P.SIGNATURE_ENVELOPE_BYTES;
 
-/** 48 bits of a hash as a plain JS number: compact integer index keys, full values compared after. */
-const key48 = (b: Buffer): number => b.readUIntBE(0, 6);
-
 /**
  * Packets nobody waits on (from peers: no 202 hangs on their commit) wait up
- * to this long, or until this many are queued, so several share one
- * transaction. Delivery does not wait (push and forwarding run on
- * acceptance), and what a crash loses from the window the mesh's catch-up
- * brings back. Under sync normal commits run on the event loop, and one per
- * message held up forwarding at every hop: in the 10-relay bench at 500
- * msg/s, sharing them cut the p99 over five hops from ~400 to 100–270 ms.
+ * to this long, or until this many are queued, so several share one write
+ * (and one fdatasync under sync full). Delivery does not wait (push and
+ * forwarding run on acceptance), and what a crash loses from the window the
+ * mesh's catch-up brings back.
  */
 const LAZY_COMMIT_MS = 10;
 const LAZY_COMMIT_MAX = 256;
-export const recipientKey = (recipient: string): number => key48(hash('sha256', recipient, 'buffer'));
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS messages (
-  seq INTEGER PRIMARY KEY,
-  idk INTEGER NOT NULL,
-  rk INTEGER NOT NULL,
-  received_at INTEGER NOT NULL,
-  id BLOB NOT NULL,
-  body BLOB
-);
-CREATE INDEX IF NOT EXISTS messages_idk ON messages(idk);
-CREATE INDEX IF NOT EXISTS messages_rk ON messages(rk, seq);
-CREATE TABLE IF NOT EXISTS meta (
-  k INTEGER PRIMARY KEY CHECK (k = 0),
-  high_water INTEGER NOT NULL,
-  live INTEGER NOT NULL,
-  bytes INTEGER NOT NULL
-);
-INSERT OR IGNORE INTO meta (k, high_water, live, bytes) VALUES (0, 0, 0, 0);
-`;
 
 /**
- * The durable message store: better-sqlite3 in WAL mode is the truth, memory
- * a bounded cache. Writes go to one write connection (writer-core.js: on its
- * own thread when commits fsync, in this one otherwise) as group commits:
- * whatever arrived in this event-loop turn, or while the previous commit was
- * in flight, is one transaction, and each caller is told only after its row
- * is committed. Reads run here, on this thread's connection.
+ * The durable message store: an append-only log of segment files
+ * (segment-log.ts) is the truth, and an index in typed arrays
+ * (record-table.ts) says where each message is. Nothing else is cached:
+ * pages are read from the log (one pread per message, from the OS page
+ * cache when warm).
  *
- * Memory is bounded: SQLite's page caches (16 MB here, 8 MB in the writer,
- * no mmap), the ingestor's seen-id LRU, and the id index (id-index.ts), the
- * one part that grows with the store: 4-8 bytes per held message, off the
- * V8 heap, 8 MB at a million. There is
- * deliberately no JS cache of decoded messages: one (32 MB of strings) made
- * every young-generation GC copy them, costing 5-10 ms pauses on the push
- * path and ~20 MB of RSS, while a page read straight from SQLite (one
- * statement per page) was as fast as one served from it.
+ * Why a log and not SQLite (which the store was until session 18): in the
+ * ten-relay mesh bench, SQLite's insert and commit cost about 1 ms of CPU per
+ * message across the relays, a third of their work, and its checkpoints and
+ * page-cache misses showed in the p99; appending one buffer per group commit
+ * costs a tenth of that (docs/performance.md).
  *
- * Receipt times are kept non-decreasing in seq order, so expiry deletes a
- * prefix of the table and time ranges map to seq ranges without an index.
+ * Writes are group commits: whatever arrived in this event-loop turn, or
+ * while the previous commit was being synced, is one append, and each caller
+ * is told only after its record is written (sync normal) or on disk (sync
+ * full: fdatasync on libuv's thread pool, off the event loop).
+ *
+ * Receipt times are kept non-decreasing in seq order, so expiry removes a
+ * prefix of the log (whole segment files) and time ranges map to row ranges
+ * by binary search. Deletes append a tombstone record; the body stays in its
+ * segment until that segment expires.
  */
 export class MessageStore {
   readonly path: string;
   readonly retentionMs: number;
-  private readonly db: Database.Database;
   private readonly clock: Clock;
   private readonly log: Logger;
+  private readonly fsync: boolean;
+  private readonly segments: SegmentLog;
+  private readonly segmentBytes: number;
+  private readonly table = new RecordTable();
   /** Queued for the next commit. */
   private pending: Pending[] = [];
+  /** Written to the log, awaiting its fdatasync (sync full). */
   private inFlight: Pending[] | undefined;
   /**
    * The same packets by id (dedupe must see them), one Map per batch that is
@@ -165,114 +136,79 @@ export class MessageStore {
   private lazyTimer: NodeJS.Timeout | undefined;
   /** Whether something queued has a caller waiting on its commit. */
   private urgent = false;
-  private readonly writer: WriterChannel;
-  private readonly checkpointer: Worker;
-  private readonly checkpointerDone: Promise<void>;
-  private rid = 0;
-  /** Requests awaiting the writer's reply, oldest first (it answers in order); a FIFO, not a Map, for the reason given at queuedIds. */
-  private replies: ({ rid: number; done: (r: WriterReply) => void } | undefined)[] = [];
-  private repliesHead = 0;
   private broken: Error | undefined;
   private idleWaiters: (() => void)[] = [];
   private nextSeq: number;
-  private lastReceivedAt: number;
-  private live: number;
-  private bytes: number;
+  private lastReceivedAt = 0;
   private closed = false;
   private expiryTimer: NodeJS.Timeout | undefined;
   private expiring = false;
-  private readonly stmt: ReturnType<MessageStore['prepare']>;
-  /** Every committed row's id key: has() asks SQLite only when this says maybe. */
-  private readonly ids: IdIndex;
-  /** Rows committed, for metrics. */
-  commits = 0;
 
   constructor(opts: StoreOptions) {
     this.path = opts.path;
     this.retentionMs = opts.retentionMs;
     this.clock = opts.clock;
     this.log = opts.log;
-    mkdirSync(dirname(opts.path), { recursive: true });
-    this.db = new Database(opts.path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${opts.sync === 'normal' ? 'NORMAL' : 'FULL'}`);
-    this.db.pragma('busy_timeout = 5000');
-    // Bounded page cache (16 MB) and no mmap: RSS must not grow with the store.
-    this.db.pragma('cache_size = -16000');
-    this.db.pragma('mmap_size = 0');
-    this.db.pragma('journal_size_limit = 67108864');
-    this.db.exec(SCHEMA);
-    // This connection only reads from here on; checkpoint-worker.js checkpoints.
-    this.db.pragma('wal_autocheckpoint = 0');
-    this.stmt = this.prepare();
-    const meta = this.stmt.meta.get() as { high_water: number; live: number; bytes: number };
-    const last = this.stmt.lastRow.get() as { seq: number; received_at: number } | undefined;
+    this.fsync = (opts.sync ?? 'full') === 'full';
+    this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    this.segments = new SegmentLog(opts.path, { segmentBytes: this.segmentBytes, fsync: this.fsync, log: opts.log });
+    let highWater = readHighWater(this.highWaterPath);
+    if (opts.legacyPath && existsSync(opts.legacyPath) && this.segments.isEmpty()) {
+      highWater = Math.max(highWater, this.importLegacy(opts.legacyPath));
+    }
+    let lastSeq = 0;
+    let skipped = 0;
+    const t0 = performance.now();
+    this.segments.scan({
+      record: (h, segment, bodyOff) => {
+        if (h.type === TYPE_TOMBSTONE) {
+          const row = this.table.findId(h.id);
+          if (row < 0 || this.table.seq(row) !== h.seq) return -1;
+          this.table.markDeleted(row);
+          return row;
+        }
+        if (h.seq <= lastSeq) {
+          skipped++;
+          return -1;
+        }
+        lastSeq = h.seq;
+        this.lastReceivedAt = Math.max(h.at, this.lastReceivedAt);
+        return this.table.push({ seq: h.seq, at: this.lastReceivedAt, segment, off: bodyOff, len: h.len, rk: h.rk, id: h.id, deleted: (h.flags & FLAG_DELETED) !== 0 });
+      },
+    });
+    if (skipped) this.log.error({ skipped }, 'message log: records out of seq order ignored');
+    const files = this.segments.files();
+    this.log.info({ messages: this.table.live, files: files.count, bytes: files.bytes, ms: Math.round(performance.now() - t0) }, 'message log read');
     // Seqs are handed out when a packet is queued, and live subscribers may get
     // one before its commit. After a crash those were never written: skipping
     // far past anything that could have been in flight (the ingest queue is
     // capped well below this) means no cursor a client holds is ever reused.
     // The skip is recorded before anything is handed out, so a run that dies
     // before its first commit still moves the next run's start on.
-    this.nextSeq = Math.max(meta.high_water, last?.seq ?? 0) + 1 + SEQ_RESTART_GAP;
-    this.db.prepare('UPDATE meta SET high_water = ? WHERE k = 0').run(this.nextSeq - 1);
-    this.lastReceivedAt = last?.received_at ?? 0;
-    this.live = meta.live;
-    this.bytes = meta.bytes;
-    this.ids = new IdIndex(meta.live);
-    // On a connection of its own, closed after: the scan would otherwise leave
-    // this connection's page cache full (16 MB) from the start.
-    const scan = new Database(opts.path, { readonly: true });
-    for (const idk of scan.prepare('SELECT idk FROM messages').pluck().iterate() as IterableIterator<number>) this.ids.add(idk);
-    scan.close();
-    const sync = opts.sync ?? 'full';
-    // Bumped after every write, so the checkpointer sleeps through idle periods.
-    const writes = new Int32Array(new SharedArrayBuffer(4));
-    const onReply = (r: WriterReply): void => {
-      Atomics.add(writes, 0, 1);
-      this.live = r.live;
-      this.bytes = r.bytes;
-      this.takeReply(r.rid)?.(r);
-    };
-    this.writer = sync === 'full' ? threadWriter(opts.path, opts.walRestartFrames, onReply, (err) => this.fail(err), () => this.closed) : inlineWriter(opts.path, opts.walRestartFrames, onReply);
-    this.checkpointer = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { path: opts.path, everyMs: opts.checkpointEveryMs ?? 200, writes } });
-    // Checkpoints are housekeeping: if the thread dies, the WAL grows until the writer's close truncates it.
-    this.checkpointer.on('error', (err) => this.log.error({ err }, 'WAL checkpointer failed'));
-    this.checkpointerDone = new Promise((resolve) => this.checkpointer.once('exit', () => resolve()));
+    this.nextSeq = Math.max(highWater, lastSeq) + 1 + SEQ_RESTART_GAP;
+    writeHighWater(this.highWaterPath, this.nextSeq - 1, this.fsync);
+    this.segments.openForAppend(this.nextSeq);
   }
 
-  private prepare() {
-    const db = this.db;
-    return {
-      meta: db.prepare('SELECT high_water, live, bytes FROM meta WHERE k = 0'),
-      lastRow: db.prepare('SELECT seq, received_at FROM messages ORDER BY seq DESC LIMIT 1'),
-      has: db.prepare('SELECT seq FROM messages WHERE idk = ? AND id = ?').pluck(),
-      byId: db.prepare('SELECT seq, received_at, id, body FROM messages WHERE idk = ? AND id = ?'),
-      // The id as text from SQLite: a string costs less than the Buffer a blob becomes (~1.7 µs a row).
-      pageRows: db.prepare('SELECT seq, received_at, lower(hex(id)), body FROM messages WHERE rk = ? AND seq > ? ORDER BY seq LIMIT ?').raw(),
-      firstAtOrAfter: db.prepare('SELECT seq, received_at FROM messages WHERE seq >= ? ORDER BY seq LIMIT 1'),
-      firstRow: db.prepare('SELECT seq FROM messages ORDER BY seq LIMIT 1').pluck(),
-      idsFrom: db.prepare('SELECT seq, id, received_at, body IS NULL AS deleted FROM messages WHERE seq >= ? ORDER BY seq LIMIT ?'),
-      idsForDelete: db.prepare('SELECT seq, rk, length(body) AS n, substr(body, 1, ?) AS rcpt FROM messages WHERE idk = ? AND id = ?'),
-    };
+  private get highWaterPath(): string {
+    return join(this.path, 'high-water');
   }
 
-  private fail(err: Error): void {
-    if (this.broken) return;
-    this.broken = err;
-    this.log.error({ err }, 'store writer failed; refusing writes');
-    const waiting = this.replies.slice(this.repliesHead);
-    this.replies = [];
-    this.repliesHead = 0;
-    for (const w of waiting) w?.done({ rid: -1, ok: false, error: err.message, live: this.live, bytes: this.bytes });
-  }
-
-  private request(m: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<WriterReply> {
-    if (this.broken) return Promise.resolve({ rid: -1, ok: false, error: this.broken.message, live: this.live, bytes: this.bytes });
-    const rid = ++this.rid;
-    return new Promise((resolve) => {
-      this.replies.push({ rid, done: resolve });
-      this.writer.post({ ...m, rid }, transfer);
+  /** Copies an older version's SQLite store into the log, then deletes it. Returns its high-water seq. */
+  private importLegacy(dbPath: string): number {
+    const t0 = performance.now();
+    // Its own writer, synced on close whatever the sync mode: the old file is deleted after.
+    const out = new SegmentLog(this.path, { segmentBytes: this.segmentBytes, fsync: true, log: this.log });
+    let first = true;
+    const r = importSqlite(dbPath, (buf, firstSeq) => {
+      if (first) out.openForAppend(firstSeq);
+      first = false;
+      out.append(buf, firstSeq);
     });
+    out.close();
+    this.log.info({ messages: r.rows, ms: Math.round(performance.now() - t0) }, 'imported the message store of an older version');
+    r.remove();
+    return r.highWater;
   }
 
   // ---------------------------------------------------------------- writes
@@ -287,13 +223,12 @@ export class MessageStore {
       cb(this.broken ?? new Error('store closed'), 0, 0);
       return undefined;
     }
-    // Receipt times never decrease in seq order (expiry deletes a prefix by seq).
+    // Receipt times never decrease in seq order (expiry removes a prefix).
     const receivedAt = Math.max(this.clock.now(), this.lastReceivedAt);
     this.lastReceivedAt = receivedAt;
     const body = Buffer.allocUnsafeSlow(SPKI + SIG + P.base64DecodedLength(packet.message));
     encodeBody(packet, body, 0);
-    const idBuf = Buffer.from(id, 'hex');
-    const p: Pending = { id, idBuf, idk: key48(idBuf), body, rk: recipientKey(packet.recipient), cb, seq: this.nextSeq++, receivedAt };
+    const p: Pending = { id, idBuf: Buffer.from(id, 'hex'), body, rk: recipientHash(body.subarray(0, SPKI)), cb, seq: this.nextSeq++, receivedAt };
     this.pending.push(p);
     this.queuedIds.set(id, p);
     if (!lazy) this.urgent = true;
@@ -301,15 +236,13 @@ export class MessageStore {
     return { seq: p.seq, receivedAt };
   }
 
-  /** Queued or in-flight (not yet committed) packets for `recipient` after `afterSeq`, in seq order. */
+  /** Queued (not yet written) packets for `recipient` after `afterSeq`, in seq order. Written ones are in the log, where pages find them. */
   uncommittedFor(recipient: string, afterSeq: number): StoredMessage[] {
     const out: StoredMessage[] = [];
-    if (this.queueDepth === 0) return out;
-    const rk = recipientKey(recipient);
+    if (this.pending.length === 0) return out;
     const der = Buffer.from(recipient, 'base64');
-    for (const list of [this.inFlight ?? [], this.pending])
-      for (const p of list)
-        if (p.seq > afterSeq && p.rk === rk && der.equals(p.body.subarray(0, SPKI))) out.push(pendingMessage(p));
+    const rk = recipientHash(der);
+    for (const p of this.pending) if (p.seq > afterSeq && p.rk === rk && der.equals(p.body.subarray(0, SPKI))) out.push(pendingMessage(p));
     return out;
   }
 
@@ -338,7 +271,7 @@ export class MessageStore {
     return this.queuedIds.size + (this.inFlightIds?.size ?? 0);
   }
 
-  /** Ids accepted but not yet committed (queued or in the commit in flight). */
+  /** Ids accepted but not yet committed (queued, or written and awaiting their sync). */
   uncommittedIds(): string[] {
     return this.queueDepth === 0 ? [] : [...(this.inFlightIds?.keys() ?? []), ...this.queuedIds.keys()];
   }
@@ -349,23 +282,6 @@ export class MessageStore {
 
   private pendingById(id: string): Pending | undefined {
     return this.queuedIds.get(id) ?? this.inFlightIds?.get(id);
-  }
-
-  /** The resolver of request `rid`, taken off the FIFO. */
-  private takeReply(rid: number): ((r: WriterReply) => void) | undefined {
-    let i = this.repliesHead;
-    // Replies come in request order; the scan is only a guard.
-    while (i < this.replies.length && this.replies[i]?.rid !== rid) i++;
-    const entry = this.replies[i];
-    if (!entry) return undefined;
-    this.replies[i] = undefined;
-    while (this.repliesHead < this.replies.length && this.replies[this.repliesHead] === undefined) this.repliesHead++;
-    // Drained: start over. Never drained (requests always overlapping): drop the used front now and then.
-    if (this.repliesHead === this.replies.length || this.repliesHead >= 1024) {
-      this.replies = this.replies.slice(this.repliesHead);
-      this.repliesHead = 0;
-    }
-    return entry.done;
   }
 
   /** Runs `cb` when the queued packet `id` is committed (or fails); false when it is not queued. */
@@ -379,9 +295,9 @@ export class MessageStore {
   }
 
   /**
-   * Sends everything queued to the writer as one transaction; while it is
-   * being committed, new packets queue up for the next one. Callbacks run
-   * once the writer reports the commit.
+   * Appends everything queued to the log as one write; under sync full its
+   * callers hear once the fdatasync is done, and packets arriving meanwhile
+   * queue up for the next one.
    */
   private dispatch(): void {
     if (this.inFlight || this.pending.length === 0) {
@@ -399,47 +315,69 @@ export class MessageStore {
     this.inFlight = batch;
     this.inFlightIds = this.queuedIds;
     this.queuedIds = new Map();
-    const n = batch.length;
-    // One dedicated ArrayBuffer per batch, transferred (not copied) to the writer:
-    // [seq f64 × n][received_at f64 × n][idk f64 × n][rk f64 × n][body length u32 × n]
-    // [id 32 B × n][bodies]. One transfer costs the postMessage a fraction of several.
-    let total = 68 * n;
-    const bodyLens = new Array<number>(n);
-    for (let i = 0; i < n; i++) total += bodyLens[i] = batch[i]!.body.length;
-    const buf = new ArrayBuffer(total);
-    const seqs = new Float64Array(buf, 0, n);
-    const times = new Float64Array(buf, 8 * n, n);
-    const idk = new Float64Array(buf, 16 * n, n);
-    const rk = new Float64Array(buf, 24 * n, n);
-    const lengths = new Uint32Array(buf, 32 * n, n);
-    const bytes = Buffer.from(buf);
-    let off = 68 * n;
-    for (let i = 0; i < n; i++) {
-      const p = batch[i]!;
-      seqs[i] = p.seq;
-      times[i] = p.receivedAt;
-      lengths[i] = bodyLens[i]!;
-      p.idBuf.copy(bytes, 36 * n + 32 * i);
-      idk[i] = p.idk;
-      rk[i] = p.rk;
-      p.body.copy(bytes, off);
-      off += bodyLens[i]!;
+    let err: Error | null = null;
+    try {
+      this.write(batch);
+    } catch (e) {
+      err = e instanceof Error ? e : new Error(String(e));
+      this.log.error({ err, batch: batch.length }, 'group commit failed');
     }
-    void this.request({ t: 'insert', n, buf }, [buf]).then((r) => {
-      const err = r.ok ? null : new Error(r.error ?? 'commit failed');
-      if (err) this.log.error({ err, batch: n }, 'group commit failed');
-      else this.commits += n;
-      // Into the index before the batch stops being pending: has() must never miss a held id.
-      if (!err) for (const p of batch) this.ids.add(p.idk);
+    const done = (e: Error | null): void => {
       this.inFlight = undefined;
       this.inFlightIds = undefined;
       for (const p of batch) {
-        p.cb(err, err ? 0 : p.seq, p.receivedAt);
-        if (p.waiters) for (const w of p.waiters) w(err, err ? 0 : p.seq, p.receivedAt);
+        p.cb(e, e ? 0 : p.seq, p.receivedAt);
+        if (p.waiters) for (const w of p.waiters) w(e, e ? 0 : p.seq, p.receivedAt);
       }
       if (this.urgent || this.idleWaiters.length > 0 || this.pending.length === 0) this.dispatch();
       else this.schedule();
-    });
+    };
+    if (err || !this.fsync) queueMicrotask(() => done(err));
+    else
+      this.segments.sync().then(
+        () => done(null),
+        // Written but not known to be on disk: the callers are told it failed, and the relay stops taking writes.
+        (e: Error) => {
+          this.fail(e);
+          done(e);
+        },
+      );
+  }
+
+  /** One append for the batch, then its rows into the index. */
+  private write(batch: Pending[]): void {
+    let total = 0;
+    for (const p of batch) total += HEADER + p.body.length;
+    const buf = Buffer.allocUnsafe(total);
+    let off = 0;
+    for (const p of batch) {
+      p.body.copy(buf, off + HEADER);
+      writeHeader(buf, off, { type: TYPE_MESSAGE, flags: 0, len: p.body.length, seq: p.seq, at: p.receivedAt, id: p.idBuf, rk: p.rk });
+      off += HEADER + p.body.length;
+    }
+    const at = this.appendRecords(buf, batch[0]!.seq);
+    off = at.off;
+    for (const p of batch) {
+      this.table.push({ seq: p.seq, at: p.receivedAt, segment: at.segment, off: off + HEADER, len: p.body.length, rk: p.rk, id: p.idBuf });
+      off += HEADER + p.body.length;
+    }
+    this.segments.noteRow(at.segment, this.table.end - 1);
+  }
+
+  private appendRecords(buf: Buffer, firstSeq: number): { segment: number; off: number } {
+    try {
+      return this.segments.append(buf, firstSeq);
+    } catch (err) {
+      // A write that failed part-way and could not be cut back leaves the log's end unknown.
+      if ((err as { code?: string }).code === 'ELOG_TORN') this.fail(err as Error);
+      throw err;
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.broken) return;
+    this.broken = err;
+    this.log.error({ err }, 'message log failed; refusing writes');
   }
 
   /** Resolves once everything queued so far is committed (or failed). */
@@ -458,58 +396,65 @@ export class MessageStore {
   }
 
   /**
-   * The recipient removes messages it received. Rows become tombstones (no
-   * payload) until they expire, so catch-up does not resurrect them.
+   * The recipient removes messages it received. Each becomes a tombstone
+   * (a record in the log saying so) until it expires, so catch-up does not
+   * resurrect it.
    */
   async deleteFor(recipient: string, ids: string[]): Promise<number> {
     // Push runs on acceptance, so a recipient may delete what is still queued for the commit.
     if (ids.some((id) => this.isPending(id))) await this.flush();
+    if (this.broken) throw this.broken;
     const der = Buffer.from(recipient, 'base64');
-    const rk = recipientKey(recipient);
-    const rows: { seq: number; n: number }[] = [];
-    for (const id of ids) {
-      const idBuf = Buffer.from(id, 'hex');
-      const row = this.stmt.idsForDelete.get(SPKI, key48(idBuf), idBuf) as
-        | { seq: number; rk: number; n: number | null; rcpt: Buffer | null }
-        | undefined;
-      if (!row || row.n === null || row.rk !== rk || !row.rcpt || !der.equals(row.rcpt)) continue;
-      rows.push({ seq: row.seq, n: row.n });
+    const key = Buffer.allocUnsafe(SPKI);
+    const rows: number[] = [];
+    for (const id of new Set(ids)) {
+      if (!P.isHex64(id)) continue;
+      const row = this.table.findId(Buffer.from(id, 'hex'));
+      if (row < 0 || this.table.isDeleted(row) || this.table.len(row) < SPKI) continue;
+      this.segments.read(this.table.segment(row), this.table.off(row), SPKI, key);
+      if (der.equals(key)) rows.push(row);
     }
     if (rows.length === 0) return 0;
-    const r = await this.request({ t: 'tombstone', rows });
-    if (!r.ok) throw new Error(r.error ?? 'delete failed');
-    return r.count ?? 0;
+    const buf = Buffer.allocUnsafe(HEADER * rows.length);
+    const now = this.clock.now();
+    rows.forEach((row, i) => writeHeader(buf, HEADER * i, { type: TYPE_TOMBSTONE, flags: 0, len: 0, seq: this.table.seq(row), at: now, id: Buffer.from(this.table.idHex(row), 'hex'), rk: 0 }));
+    const at = this.appendRecords(buf, this.nextSeq);
+    let count = 0;
+    for (const row of rows) if (this.table.markDeleted(row)) count++;
+    this.segments.noteRow(at.segment, Math.max(...rows));
+    if (this.fsync) await this.segments.sync();
+    return count;
   }
 
   // ---------------------------------------------------------------- reads
 
-  /** Committed (or queued for this turn's commit) and not expired. */
+  /** Committed (or queued for commit), not expired; deleted ones count (tombstones). */
   has(id: string): boolean {
     if (this.isPending(id)) return true;
-    const idBuf = Buffer.from(id, 'hex');
-    const idk = key48(idBuf);
-    return this.ids.mayHave(idk) && this.stmt.has.get(idk, idBuf) !== undefined;
+    return this.table.findId(Buffer.from(id, 'hex')) >= 0;
   }
 
   private cutoff(): number {
     return this.clock.now() - this.retentionMs;
   }
 
-  private rowToMessage(row: Row): StoredMessage | undefined {
-    if (!row.body) return undefined;
-    return { seq: row.seq, id: row.id.toString('hex'), ...decodeBody(row.body), received_at: row.received_at };
+  /** A row's body from the log. */
+  private body(row: number): Buffer {
+    const b = Buffer.allocUnsafe(this.table.len(row));
+    this.segments.read(this.table.segment(row), this.table.off(row), b.length, b);
+    return b;
   }
 
   /**
    * Up to `limit` live messages for `recipient` with seq > afterSeq, oldest
    * first; `more` says whether another page follows. Accepted messages not
-   * yet committed come last (their seqs follow every committed one): they
-   * were pushed on acceptance, and a client that fetches on a push, or a
+   * yet written come last (their seqs follow every written one): they were
+   * pushed on acceptance, and a client that fetches on a push, or a
    * subscriber's backlog, must find them.
    */
   page(recipient: string, afterSeq: number, limit: number): { messages: StoredMessage[]; more: boolean } {
     const committed = this.committedPage(recipient, afterSeq, limit);
-    if (committed.more || this.queueDepth === 0) return committed;
+    if (committed.more || this.pending.length === 0) return committed;
     const out = committed.messages;
     const last = out.length ? out[out.length - 1]!.seq : afterSeq;
     const queued = this.uncommittedFor(recipient, last);
@@ -519,33 +464,30 @@ export class MessageStore {
   }
 
   private committedPage(recipient: string, afterSeq: number, limit: number): { messages: StoredMessage[]; more: boolean } {
-    const rk = recipientKey(recipient);
     const der = Buffer.from(recipient, 'base64');
+    const t = this.table;
     const cutoff = this.cutoff();
     const out: StoredMessage[] = [];
-    let after = afterSeq;
-    for (;;) {
-      // One statement per page (not one per row), rows as arrays; one row past
-      // the page tells whether more follow; rows failing the checks are skipped and refilled.
-      const want = limit + 1 - out.length;
-      const rows = this.stmt.pageRows.all(rk, after, want) as [seq: number, receivedAt: number, id: string, body: Buffer | null][];
-      for (const [seq, receivedAt, id, body] of rows) {
-        after = seq;
-        // Tombstone, expired, or another key whose 48-bit hash collides.
-        if (!body || receivedAt <= cutoff || der.compare(body, 0, SPKI) !== 0) continue;
-        if (out.length === limit) return { messages: out, more: true };
-        // The recipient is the key asked for: no need to encode it again from the row.
-        out.push({
-          seq,
-          id,
-          recipient,
-          signature: body.toString('base64', SPKI, SPKI + SIG),
-          message: body.toString('base64', SPKI + SIG),
-          received_at: receivedAt,
-        });
-      }
-      if (rows.length < want) return { messages: out, more: false };
+    // Along the recipient's chain (rows of its hash, oldest first) to the first row after the cursor.
+    let row = t.rkFirst(recipientHash(der));
+    while (row >= 0 && t.seq(row) <= afterSeq) row = t.rkNext(row);
+    for (; row >= 0; row = t.rkNext(row)) {
+      // Tombstone, expired, or another key sharing the hash.
+      if (t.isDeleted(row) || t.at(row) <= cutoff || t.len(row) < SPKI + SIG) continue;
+      const body = this.body(row);
+      if (der.compare(body, 0, SPKI) !== 0) continue;
+      if (out.length === limit) return { messages: out, more: true };
+      // The recipient is the key asked for: no need to encode it again from the record.
+      out.push({
+        seq: t.seq(row),
+        id: t.idHex(row),
+        recipient,
+        signature: body.toString('base64', SPKI, SPKI + SIG),
+        message: body.toString('base64', SPKI + SIG),
+        received_at: t.at(row),
+      });
     }
+    return { messages: out, more: false };
   }
 
   /**
@@ -564,27 +506,11 @@ export class MessageStore {
         continue;
       }
       if (!P.isHex64(id)) continue;
-      const idBuf = Buffer.from(id, 'hex');
-      const row = this.stmt.byId.get(key48(idBuf), idBuf) as Row | undefined;
-      if (!row) continue;
-      const m = this.rowToMessage(row);
-      if (m && m.received_at > cutoff) out.push(m);
+      const row = this.table.findId(Buffer.from(id, 'hex'));
+      if (row < 0 || this.table.isDeleted(row) || this.table.at(row) <= cutoff) continue;
+      out.push({ seq: this.table.seq(row), id, ...decodeBody(this.body(row)), received_at: this.table.at(row) });
     }
     return out;
-  }
-
-  /** Smallest seq whose receipt time is >= ms (Infinity when none): a binary search over the seq order. */
-  private seqAtTime(ms: number): number {
-    let lo = (this.stmt.firstRow.get() as number | undefined) ?? this.nextSeq;
-    let hi = this.nextSeq; // exclusive: no row at or beyond
-    while (lo < hi) {
-      const mid = Math.floor((lo + hi) / 2);
-      const r = this.stmt.firstAtOrAfter.get(mid) as { seq: number; received_at: number } | undefined;
-      if (!r) hi = mid;
-      else if (r.received_at >= ms) hi = mid;
-      else lo = r.seq + 1;
-    }
-    return lo;
   }
 
   /**
@@ -593,24 +519,24 @@ export class MessageStore {
    * deleted) so reconciliation counts them as present. For the mesh's catch-up.
    */
   idsByReceipt(fromMs: number, toMs: number, limit = 10_000, afterSeq = 0): IdEntry[] {
-    const start = Math.max(this.seqAtTime(Math.max(fromMs, this.cutoff() + 1)), afterSeq + 1);
-    const rows = this.stmt.idsFrom.all(start, limit) as { seq: number; id: Buffer; received_at: number; deleted: number }[];
+    const t = this.table;
     const out: IdEntry[] = [];
-    for (const r of rows) {
-      if (r.received_at >= toMs) break;
-      out.push({ seq: r.seq, id: r.id.toString('hex'), received_at: r.received_at, deleted: r.deleted === 1 });
+    for (let row = Math.max(t.rowAtTime(Math.max(fromMs, this.cutoff() + 1)), t.rowAfterSeq(afterSeq)); row < t.end && out.length < limit; row++) {
+      const at = t.at(row);
+      if (at >= toMs) break;
+      out.push({ seq: t.seq(row), id: t.idHex(row), received_at: at, deleted: t.isDeleted(row) });
     }
     return out;
   }
 
   /** Live (not deleted) messages held. */
   count(): number {
-    return this.live;
+    return this.table.live;
   }
 
   /** Payload bytes of live messages (binary, as stored). */
   storedBytes(): number {
-    return this.bytes;
+    return this.table.bytes;
   }
 
   /** Highest seq handed out so far (committed or about to be). */
@@ -618,20 +544,31 @@ export class MessageStore {
     return this.nextSeq - 1;
   }
 
+  /** Segment files on disk and their size. */
+  logFiles(): { count: number; bytes: number } {
+    return this.segments.files();
+  }
+
   // ---------------------------------------------------------------- expiry
 
   /**
-   * Deletes up to `batch` of the oldest rows whose retention has passed.
-   * Resolves with how many went; callers loop while a full batch was deleted.
+   * Removes up to `batch` of the oldest messages whose retention has passed
+   * (and deletes segment files left with none). Resolves with how many went;
+   * callers loop while a full batch was removed.
    */
   async expireBatch(batch = 500): Promise<number> {
-    const r = await this.request({ t: 'expire', cutoff: this.cutoff(), limit: batch });
-    if (!r.ok) throw new Error(r.error ?? 'expiry failed');
-    for (const k of r.keys ?? []) this.ids.delete(k);
-    return r.count ?? 0;
+    const cutoff = this.cutoff();
+    const t = this.table;
+    let n = 0;
+    while (n < batch && t.first < t.end && t.at(t.first) <= cutoff) {
+      t.shift();
+      n++;
+    }
+    if (n) this.segments.dropExpired(t.first);
+    return n;
   }
 
-  /** Expires in bounded batches; requests keep flowing between them. Resolves with the rows removed. */
+  /** Expires in bounded batches, yielding between them. Resolves with the messages removed. */
   async expire(): Promise<number> {
     if (this.expiring || this.closed) return 0;
     this.expiring = true;
@@ -641,6 +578,7 @@ export class MessageStore {
         const n = await this.expireBatch(500);
         total += n;
         if (n < 500 || this.closed) break;
+        await new Promise((r) => setImmediate(r));
       }
     } catch (err) {
       this.log.error({ err }, 'expiry failed');
@@ -659,64 +597,43 @@ export class MessageStore {
 
   // ---------------------------------------------------------------- lifecycle
 
-  /** Commits what is queued, checkpoints the WAL and closes the database. */
+  /** Commits what is queued and closes the log. */
   async close(): Promise<void> {
     if (this.closed) return;
     await this.flush();
     this.closed = true;
     if (this.expiryTimer) clearInterval(this.expiryTimer);
-    this.checkpointer.postMessage({ t: 'close' });
-    await this.checkpointerDone;
-    if (!this.broken) {
-      const r = await this.request({ t: 'close' });
-      if (!r.ok) this.log.warn({ error: r.error }, 'store writer did not close cleanly');
-    }
-    await this.writer.terminate();
-    this.db.close();
+    this.segments.close();
   }
 }
 
-/** Where group commits run: the writer thread (sync full) or this thread (sync normal); see writer-core.js. */
-interface WriterChannel {
-  post(m: Record<string, unknown>, transfer: ArrayBuffer[]): void;
-  terminate(): Promise<unknown>;
+function readHighWater(path: string): number {
+  try {
+    const n = Number(readFileSync(path, 'utf8').trim());
+    return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+  } catch {
+    return 0;
+  }
 }
 
-function threadWriter(path: string, walRestartFrames: number | undefined, onReply: (r: WriterReply) => void, onError: (err: Error) => void, closing: () => boolean): WriterChannel {
-  const w = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: { path, sync: 'full', walRestartFrames } });
-  w.on('message', onReply);
-  w.on('error', onError);
-  w.on('exit', (code) => {
-    if (!closing()) onError(new Error(`store writer exited with ${code}`));
-  });
-  return { post: (m, transfer) => w.postMessage(m, transfer), terminate: () => w.terminate() };
+/** Replaces the high-water file whole (write, sync, rename): a crash leaves the old or the new one. */
+function writeHighWater(path: string, value: number, fsync: boolean): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, `${value}\n`);
+  if (fsync) {
+    const fd = openSync(tmp, 'r+');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  renameSync(tmp, path);
 }
 
-/**
- * Commits in this thread. Replies are delivered on the next microtask, so a
- * caller sees the same order of events as with the thread: request, then reply.
- */
-function inlineWriter(path: string, walRestartFrames: number | undefined, onReply: (r: WriterReply) => void): WriterChannel {
-  const handle = openWriter(path, 'normal', walRestartFrames);
-  return {
-    post: (m) => {
-      const r = { rid: m.rid as number, ...handle(m as unknown as WriterRequest) };
-      queueMicrotask(() => onReply(r));
-    },
-    terminate: () => Promise.resolve(),
-  };
-}
-
-interface WriterReply {
-  rid: number;
-  ok: boolean;
-  error?: string;
-  count?: number;
-  /** Expiry: the idk of every row deleted. */
-  keys?: number[];
-  live: number;
-  bytes: number;
-}
+export const storePath = (dataDir: string): string => join(dataDir, 'messages');
+/** Where versions before the log kept messages (SQLite); imported once. */
+export const legacyStorePath = (dataDir: string): string => join(dataDir, 'messages.db');
 
 /** Writes a packet's row body at `off`. Lengths are fixed by validation: 294-byte DER key, 1309-byte signature envelope. */
 function encodeBody(p: P.ClientMessagePacket, out: Buffer, off: number): void {
@@ -736,4 +653,4 @@ function decodeBody(body: Buffer): { recipient: string; message: string; signatu
   };
 }
 
-export const storePath = (dataDir: string): string => join(dataDir, 'messages.db');
+

@@ -51,12 +51,23 @@ interface Result {
   cpuMs: number;
 }
 
-async function scrape(nodes: MeshNode[]): Promise<{ copies: number; payloadBytes: number; meshBytes: number }> {
+interface Scraped {
+  copies: number;
+  payloadBytes: number;
+  meshBytes: number;
+  /** Peer frames received by all relays, by type. */
+  frames: Record<string, number>;
+}
+
+const FRAME_TYPES = ['msg', 'ihave', 'iwant', 'graft', 'prune'];
+
+async function scrape(nodes: MeshNode[]): Promise<Scraped> {
   const ms = await Promise.all(nodes.map((n) => metrics(n.url)));
   return {
     copies: ms.reduce((a, m) => a + sum(m, 'relay_mesh_payloads_received_total'), 0),
     payloadBytes: ms.reduce((a, m) => a + sum(m, 'relay_mesh_payload_bytes_received_total'), 0),
     meshBytes: ms.reduce((a, m) => a + sum(m, 'relay_mesh_bytes_received_total'), 0),
+    frames: Object.fromEntries(FRAME_TYPES.map((t) => [t, ms.reduce((a, m) => a + sum(m, 'relay_mesh_frames_received_total', `type="${t}"`), 0)])),
   };
 }
 
@@ -70,7 +81,7 @@ interface Target {
   farId: string;
   pids: number[];
   /** Mesh counters (real relays only). */
-  scrape?: () => Promise<{ copies: number; payloadBytes: number; meshBytes: number }>;
+  scrape?: () => Promise<Scraped>;
 }
 
 type Mode = 'flood' | 'plumtree' | 'floor' | 'floor+store' | 'floor+log';
@@ -130,6 +141,7 @@ async function runFloor(mode: 'floor' | 'floor+store' | 'floor+log', rate: numbe
 }
 
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+const epochOffset = Date.now() - nowMs();
 
 /**
  * The subscriber at the far relay, in a process of its own (push-receiver.js),
@@ -177,7 +189,8 @@ async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
     sentAt.delete(id);
     if (!e.measured) return;
     latencies.push(at - e.t);
-    timeline?.push(`${e.t.toFixed(1)} ${(at - e.t).toFixed(2)}`);
+    // Send time as epoch ms, to line up with other processes' logs.
+    timeline?.push(`${(e.t + epochOffset).toFixed(1)} ${(at - e.t).toFixed(2)}`);
   };
   const subscriber = await subscribeAt(t.farUrl, JSON.stringify(await P.signRetrieval(engine, k, t.farId)), arrived);
 
@@ -234,6 +247,8 @@ async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
   if (poster.statuses.size) console.log(`${mode}: refused POSTs by status: ${JSON.stringify(Object.fromEntries(poster.statuses))}`);
   if (timeline) writeFileSync(`${process.env.MESH_BENCH_DUMP}-${mode}-${rate}.txt`, `${timeline.join('\n')}\n`);
   const perRelayMsg = (x: number): number => x / (RELAYS - 1) / sent;
+  // How messages travelled: iwant and graft frames mean some went the lazy way (ihave, then a request), which costs latency.
+  if (after && before) console.log(`${mode} ${rate}/s: peer frames received per message, all relays: ${FRAME_TYPES.map((f) => `${f} ${((after.frames[f]! - before.frames[f]!) / sent).toFixed(3)}`).join(', ')}`);
   return {
     mode,
     rate,
@@ -264,8 +279,8 @@ printTable(
 );
 console.log(
   'floor: the same processes, topology and traffic through relays that only hash, dedupe and forward the same binary frames down the eager tree (tests/bench/mesh-floor.js); ' +
-    'floor+store: the same, plus a SQLite commit per event-loop turn (the relay\'s schema, WAL, synchronous=NORMAL). What this machine costs for the load before any relay logic. ' +
-    'floor+log: the floor plus one append to a log file per turn instead (no index): what a log-structured store could cost on the hop.\n',
+    'floor+store: the same, plus a SQLite commit per event-loop turn (the schema of the relay\'s store before the log, WAL, synchronous=NORMAL). What this machine costs for the load before any relay logic. ' +
+    'floor+log: the floor plus one append to a log file per turn instead (no index): what the relay\'s log-structured store costs at least.\n',
 );
 const vsFloor: (string | number)[][] = [];
 for (const rate of [RATE, LOW_RATE]) {

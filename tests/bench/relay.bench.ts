@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import * as P from '../../protocol/index.ts';
 import { systemClock } from '../../relay/clock.ts';
 import { silentLogger } from '../../relay/log.ts';
-import { MessageStore } from '../../relay/store/store.ts';
+import { MessageStore, storePath } from '../../relay/store/store.ts';
 import { RawPoster } from './load.ts';
 import { cpuSeconds, rssOf } from './proc.ts';
 import { percentile, printTable, verdict } from './table.ts';
@@ -442,7 +442,7 @@ async function pageOf500(pair: { privateKey: P.PrivateKeyHandle; publicKey: P.Pu
     ['case', 'p50 ms', 'max ms', 'target', 'verdict'],
     [
       ['relay: just written', percentile(warm.times, 50), Math.max(...warm.times), '< 20', verdict(percentile(warm.times, 50) < 20)],
-      ['relay: after a restart (cold SQLite cache)', percentile(cold.times, 50), Math.max(...cold.times), '< 20', verdict(percentile(cold.times, 50) < 20)],
+      ['relay: after a restart (index rebuilt from the log)', percentile(cold.times, 50), Math.max(...cold.times), '< 20', verdict(percentile(cold.times, 50) < 20)],
       ['floor: bare uWS, prebuilt body of the same size', percentile(floor, 50), Math.max(...floor), '', ''],
     ],
   );
@@ -454,7 +454,7 @@ async function rssWithMillion(pair: { privateKey: P.PrivateKeyHandle; publicKey:
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-relay-'));
   // Load rows through the store layer (not HTTP) to keep the run short.
   const t0 = performance.now();
-  const store = new MessageStore({ path: join(dataDir, 'messages.db'), retentionMs: 7 * 86_400_000, clock: systemClock, log: silentLogger(), sync: 'normal' });
+  const store = new MessageStore({ path: storePath(dataDir), retentionMs: 7 * 86_400_000, clock: systemClock, log: silentLogger(), sync: 'normal' });
   const factories = keys.map((k) => packetFactory(k, 1024));
   const BATCH = 5000;
   for (let i = 0; i < ROWS_1M; i += BATCH) {

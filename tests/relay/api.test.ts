@@ -263,7 +263,7 @@ describe('status, servers, health, metrics', () => {
   it('GET /healthz and /metrics', async () => {
     expect((await fetch(`${relay.url}/healthz`)).status).toBe(200);
     const m = await (await fetch(`${relay.url}/metrics`)).text();
-    for (const name of ['relay_http_requests_total', 'relay_messages_total', 'relay_messages_stored', 'relay_messages_stored_bytes', 'relay_push_subscribers', 'relay_process_nodejs_eventloop_lag_p99_seconds'])
+    for (const name of ['relay_http_requests_total', 'relay_messages_total', 'relay_messages_stored', 'relay_messages_stored_bytes', 'relay_store_log_bytes', 'relay_push_subscribers', 'relay_process_nodejs_eventloop_lag_p99_seconds'])
       expect(m).toContain(name);
     expect(m).toMatch(/relay_messages_total\{result="accepted",reason="",source="client"\} \d+/);
     expect(m).toMatch(/relay_messages_total\{result="refused",reason="bad_bucket",source="client"\} \d+/);

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { packetIdOf } from '../../relay/ingest.ts';
+import { writeLegacyStore } from './legacy-store.ts';
 import { cleanup, getAll, keyPair, type KeyPair, type RelayProcess, root, shaped, startRelay, tempDir } from './harness.ts';
 
 const started: RelayProcess[] = [];
@@ -42,7 +44,7 @@ async function waitFor(pred: () => boolean, ms: number): Promise<void> {
 }
 
 describe('durability', () => {
-  // full commits on the writer thread and fsyncs; normal commits in the main thread and survives process crashes.
+  // full: each group commit is fdatasync'd before its 202s; normal: only written, which survives a process crash.
   it.each(['full', 'normal'])('every id that got 202 survives SIGKILL mid-stream and a restart (--sync %s)', async (sync) => {
     const bob = await keyPair();
     const relay = await startRelay({ args: ['--rate-limit', '0', '--sync', sync] });
@@ -79,6 +81,20 @@ describe('durability', () => {
     const held = new Set((await getAll(again.url, carol, again.id)).map((m) => m.id));
     expect(s.accepted.filter((id) => !held.has(id))).toEqual([]);
     expect(held.size).toBeGreaterThanOrEqual(s.accepted.length);
+  });
+
+  it('a relay upgraded from the SQLite store imports it at start, serves what it held, and deletes the old file', async () => {
+    const bob = await keyPair();
+    const dataDir = tempDir('relay-legacy-');
+    const ps = Array.from({ length: 4 }, () => shaped(bob));
+    writeLegacyStore(join(dataDir, 'messages.db'), ps, Date.now() - 60_000, 2_000_000, 1);
+    const relay = await startRelay({ dataDir });
+    started.push(relay);
+    expect((await getAll(relay.url, bob, relay.id)).map((m) => m.id)).toEqual([0, 2, 3].map((i) => packetIdOf(ps[i]!)));
+    expect(existsSync(join(dataDir, 'messages.db'))).toBe(false);
+    // Posted again, the deleted one is a duplicate: its tombstone came along.
+    const r = await fetch(`${relay.url}/v1/messages`, { method: 'POST', body: JSON.stringify(ps[1]) });
+    expect(((await r.json()) as { duplicate?: boolean }).duplicate).toBe(true);
   });
 
   it('a second relay on a data folder in use refuses to start, and the first keeps everything', async () => {

@@ -20,7 +20,7 @@ afterEach(async () => {
 function open(clock: ManualClock): MessageStore {
   const d = tempDir('relay-reconcile-');
   dirs.push(d);
-  const s = new MessageStore({ path: join(d, 'messages.db'), retentionMs: 7 * 86_400_000, clock, log: silentLogger(), sync: 'normal' });
+  const s = new MessageStore({ path: join(d, 'messages'), retentionMs: 7 * 86_400_000, clock, log: silentLogger(), sync: 'normal' });
   stores.push(s);
   return s;
 }
