@@ -19,12 +19,12 @@ interface LegacyRow {
 }
 
 /**
- * Calls `append(records, firstSeq)` with the old rows as log records, in seq
+ * Calls `append(records)` with the old rows as log records, in seq
  * order; rows deleted by their recipient (no body) become records held
  * deleted. Returns the old high-water seq and a function that deletes the
  * old files (call it once the records are safely written).
  */
-export function importSqlite(path: string, append: (records: Buffer, firstSeq: number) => void): { rows: number; highWater: number; remove: () => void } {
+export function importSqlite(path: string, append: (records: Buffer) => void): { rows: number; highWater: number; remove: () => void } {
   const Database = createRequire(import.meta.url)('better-sqlite3') as typeof import('better-sqlite3');
   const db = new Database(path, { readonly: true, fileMustExist: true });
   let rows = 0;
@@ -43,7 +43,7 @@ export function importSqlite(path: string, append: (records: Buffer, firstSeq: n
         writeHeader(buf, off, { type: TYPE_MESSAGE, flags: row.body ? 0 : FLAG_DELETED, len, seq: row.seq, at: row.received_at, id: row.id, rk });
         off += HEADER + len;
       }
-      append(buf, parts[0]!.row.seq);
+      append(buf);
       parts = [];
       size = 0;
     };

@@ -1,6 +1,6 @@
 /**
- * The message log on disk: append-only segment files in one folder, named
- * by the first seq they may hold, each a run of records:
+ * The message log on disk: append-only segment files in one folder, numbered
+ * in the order they were started (0000000000.seg, 0000000001.seg, ...), each a run of records:
  *
  *   0  u8   type (1 message, 2 tombstone)
  *   1  u8   flags (bit 0: a message held deleted, with no body: imported tombstones)
@@ -37,6 +37,7 @@ export const FLAG_DELETED = 1;
 /** Far above any valid body (validation caps a packet well below this): a header claiming more is corrupt. */
 const MAX_BODY = 16 * 1024 * 1024;
 const SUFFIX = '.seg';
+const NAME = /^(\d{10})\.seg$/;
 /** Sealed segments kept open for reading at once. */
 const READ_FDS = 32;
 
@@ -113,7 +114,7 @@ export class SegmentLog {
   }
 
   private listNames(): string[] {
-    return readdirSync(this.dir).filter((n) => n.endsWith(SUFFIX)).sort();
+    return readdirSync(this.dir).filter((n) => NAME.test(n)).sort();
   }
 
   /** Reads every record in log order, cutting a torn tail off the newest segment. */
@@ -123,7 +124,8 @@ export class SegmentLog {
     names.forEach((name, k) => {
       const path = join(this.dir, name);
       const newest = k === names.length - 1;
-      const seg: Segment = { no: this.nextNo++, path, size: statSync(path).size, lastRow: -1 };
+      const seg: Segment = { no: Number(NAME.exec(name)![1]), path, size: statSync(path).size, lastRow: -1 };
+      this.nextNo = seg.no + 1;
       const fd = openSync(path, newest ? 'r+' : 'r');
       try {
         // A window of the file; records are read from it, refilled when one runs past its end.
@@ -175,16 +177,16 @@ export class SegmentLog {
     });
   }
 
-  /** Opens the newest segment for appending, or starts one named `firstSeq`. */
-  openForAppend(firstSeq: number): void {
+  /** Opens the newest segment for appending, or starts one. */
+  openForAppend(): void {
     const last = this.segments.at(-1);
     if (last && last.size < this.segmentBytes) this.writeFd = openSync(last.path, 'r+');
-    else this.roll(firstSeq);
+    else this.roll();
   }
 
-  private roll(firstSeq: number): void {
+  private roll(): void {
     if (this.writeFd >= 0) closeSync(this.writeFd);
-    const path = join(this.dir, `${String(firstSeq).padStart(16, '0')}${SUFFIX}`);
+    const path = join(this.dir, `${String(this.nextNo).padStart(10, '0')}${SUFFIX}`);
     this.writeFd = openSync(path, 'wx+');
     this.segments.push({ no: this.nextNo++, path, size: 0, lastRow: -1 });
     // The new file's name must survive a power cut as well as its contents.
@@ -206,12 +208,12 @@ export class SegmentLog {
 
   /**
    * Appends `buf` (whole records) to the newest segment, first starting a new
-   * one named `firstSeq` when it is full. Returns the segment and the offset
+   * one when it is full. Returns the segment and the offset
    * the buffer starts at. In the page cache on return: readable at once,
    * and safe from a process crash; durable after sync().
    */
-  append(buf: Buffer, firstSeq: number): { segment: number; off: number } {
-    if (this.current.size >= this.segmentBytes) this.roll(firstSeq);
+  append(buf: Buffer): { segment: number; off: number } {
+    if (this.current.size >= this.segmentBytes) this.roll();
     const seg = this.current;
     const off = seg.size;
     let done = 0;
@@ -232,7 +234,7 @@ export class SegmentLog {
 
   /** Notes that segment `no` holds or deletes `row` (for dropping it once that row expires). */
   noteRow(no: number, row: number): void {
-    const seg = this.segments.find((s) => s.no === no);
+    const seg = this.current.no === no ? this.current : this.segments.find((s) => s.no === no);
     if (seg && row > seg.lastRow) seg.lastRow = row;
   }
 

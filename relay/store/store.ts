@@ -187,7 +187,7 @@ export class MessageStore {
     // before its first commit still moves the next run's start on.
     this.nextSeq = Math.max(highWater, lastSeq) + 1 + SEQ_RESTART_GAP;
     writeHighWater(this.highWaterPath, this.nextSeq - 1, this.fsync);
-    this.segments.openForAppend(this.nextSeq);
+    this.segments.openForAppend();
   }
 
   private get highWaterPath(): string {
@@ -199,12 +199,8 @@ export class MessageStore {
     const t0 = performance.now();
     // Its own writer, synced on close whatever the sync mode: the old file is deleted after.
     const out = new SegmentLog(this.path, { segmentBytes: this.segmentBytes, fsync: true, log: this.log });
-    let first = true;
-    const r = importSqlite(dbPath, (buf, firstSeq) => {
-      if (first) out.openForAppend(firstSeq);
-      first = false;
-      out.append(buf, firstSeq);
-    });
+    out.openForAppend();
+    const r = importSqlite(dbPath, (buf) => out.append(buf));
     out.close();
     this.log.info({ messages: r.rows, ms: Math.round(performance.now() - t0) }, 'imported the message store of an older version');
     r.remove();
@@ -355,7 +351,7 @@ export class MessageStore {
       writeHeader(buf, off, { type: TYPE_MESSAGE, flags: 0, len: p.body.length, seq: p.seq, at: p.receivedAt, id: p.idBuf, rk: p.rk });
       off += HEADER + p.body.length;
     }
-    const at = this.appendRecords(buf, batch[0]!.seq);
+    const at = this.appendRecords(buf);
     off = at.off;
     for (const p of batch) {
       this.table.push({ seq: p.seq, at: p.receivedAt, segment: at.segment, off: off + HEADER, len: p.body.length, rk: p.rk, id: p.idBuf });
@@ -364,9 +360,9 @@ export class MessageStore {
     this.segments.noteRow(at.segment, this.table.end - 1);
   }
 
-  private appendRecords(buf: Buffer, firstSeq: number): { segment: number; off: number } {
+  private appendRecords(buf: Buffer): { segment: number; off: number } {
     try {
-      return this.segments.append(buf, firstSeq);
+      return this.segments.append(buf);
     } catch (err) {
       // A write that failed part-way and could not be cut back leaves the log's end unknown.
       if ((err as { code?: string }).code === 'ELOG_TORN') this.fail(err as Error);
@@ -418,7 +414,7 @@ export class MessageStore {
     const buf = Buffer.allocUnsafe(HEADER * rows.length);
     const now = this.clock.now();
     rows.forEach((row, i) => writeHeader(buf, HEADER * i, { type: TYPE_TOMBSTONE, flags: 0, len: 0, seq: this.table.seq(row), at: now, id: Buffer.from(this.table.idHex(row), 'hex'), rk: 0 }));
-    const at = this.appendRecords(buf, this.nextSeq);
+    const at = this.appendRecords(buf);
     let count = 0;
     for (const row of rows) if (this.table.markDeleted(row)) count++;
     this.segments.noteRow(at.segment, Math.max(...rows));
