@@ -9,7 +9,7 @@
  *   8  f64  seq (tombstone: the seq it deletes)
  *   16 f64  receipt time, epoch ms (tombstone: when deleted)
  *   24 32 B packet id
- *   56 u32  recipient hash (recipientHash: first 4 bytes of SHA-256 of the DER key)
+ *   56 u32  recipient hash (recipientHash: the key's modulus's lowest 4 bytes)
  *   60 u32  CRC-32 of the body
  *   64 u32  CRC-32 of bytes 0-63
  *   68 u32  0
@@ -21,16 +21,22 @@
  * every header's CRC, and every body's in the newest segment, and cuts the
  * file at the first record that fails.
  */
-import { closeSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { hash } from 'node:crypto';
+import { closeSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readSync, statSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from '../log.ts';
+import { SPKI_BYTES } from '../../protocol/index.ts';
 
 export const HEADER = 72;
 
-/** The recipient hash a record carries: the first 4 bytes of SHA-256 of the DER key. Keys sharing one share a page chain; pages compare the full key. */
-export const recipientHash = (der: Uint8Array): number => hash('sha256', der, 'buffer').readUInt32LE(0);
+/**
+ * The recipient hash a record carries: the modulus's lowest 4 bytes (the
+ * key is canonical DER, so they sit just before the 5-byte exponent; they
+ * are as random as the key). Keys sharing one share a page chain, and pages
+ * compare the full key; someone who made a key to share a victim's gains
+ * nothing they could not have by sending the victim messages.
+ */
+export const recipientHash = (der: Uint8Array): number => (der[SPKI_BYTES - 9]! | (der[SPKI_BYTES - 8]! << 8) | (der[SPKI_BYTES - 7]! << 16) | (der[SPKI_BYTES - 6]! << 24)) >>> 0;
 export const TYPE_MESSAGE = 1;
 export const TYPE_TOMBSTONE = 2;
 export const FLAG_DELETED = 1;
@@ -38,6 +44,8 @@ export const FLAG_DELETED = 1;
 const MAX_BODY = 16 * 1024 * 1024;
 const SUFFIX = '.seg';
 const NAME = /^(\d{10})\.seg$/;
+/** Buffers per writev (Linux's IOV_MAX). */
+const IOV_MAX = 1024;
 /** Sealed segments kept open for reading at once. */
 const READ_FDS = 32;
 
@@ -52,8 +60,8 @@ export interface RecordHeader {
   rk: number;
 }
 
-/** Writes a record header at `off` in `out`; the body (len bytes) must already follow it. */
-export function writeHeader(out: Buffer, off: number, h: Omit<RecordHeader, 'id'> & { id: Uint8Array }): void {
+/** Writes a record header at `off` in `out`, for `body` (by default the len bytes that follow the header in `out`). */
+export function writeHeader(out: Buffer, off: number, h: Omit<RecordHeader, 'id'> & { id: Uint8Array }, body: Uint8Array = out.subarray(off + HEADER, off + HEADER + h.len)): void {
   out.writeUInt8(h.type, off);
   out.writeUInt8(h.flags, off + 1);
   out.writeUInt16LE(0, off + 2);
@@ -62,7 +70,7 @@ export function writeHeader(out: Buffer, off: number, h: Omit<RecordHeader, 'id'
   out.writeDoubleLE(h.at, off + 16);
   out.set(h.id, off + 24);
   out.writeUInt32LE(h.rk >>> 0, off + 56);
-  out.writeUInt32LE(h.len ? crc32(out.subarray(off + HEADER, off + HEADER + h.len)) : 0, off + 60);
+  out.writeUInt32LE(h.len ? crc32(body) : 0, off + 60);
   out.writeUInt32LE(crc32(out.subarray(off, off + 64)), off + 64);
   out.writeUInt32LE(0, off + 68);
 }
@@ -212,13 +220,34 @@ export class SegmentLog {
    * the buffer starts at. In the page cache on return: readable at once,
    * and safe from a process crash; durable after sync().
    */
-  append(buf: Buffer): { segment: number; off: number } {
+  append(buf: Buffer | Buffer[]): { segment: number; off: number } {
     if (this.current.size >= this.segmentBytes) this.roll();
     const seg = this.current;
     const off = seg.size;
+    const parts = Array.isArray(buf) ? buf : [buf];
+    let length = 0;
+    for (const b of parts) length += b.length;
     let done = 0;
     try {
-      while (done < buf.length) done += writeSync(this.writeFd, buf, done, buf.length - done, off + done);
+      // One writev per IOV_MAX parts (headers and bodies are not copied together first).
+      for (let i = 0; i < parts.length; i += IOV_MAX) {
+        const group = parts.slice(i, i + IOV_MAX);
+        let wrote = writevSync(this.writeFd, group, off + done);
+        done += wrote;
+        // The kernel may take less than all: the rest of the group one buffer at a time.
+        for (const b of group) {
+          if (wrote >= b.length) {
+            wrote -= b.length;
+            continue;
+          }
+          for (let at = wrote; at < b.length; ) {
+            const n = writeSync(this.writeFd, b, at, b.length - at, off + done);
+            at += n;
+            done += n;
+          }
+          wrote = 0;
+        }
+      }
     } catch (err) {
       // Part of the batch may be in the file: cut it back, or later appends would follow a torn record.
       try {
@@ -228,7 +257,7 @@ export class SegmentLog {
       }
       throw err;
     }
-    seg.size += buf.length;
+    seg.size += length;
     return { segment: seg.no, off };
   }
 
