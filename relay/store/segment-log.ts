@@ -86,6 +86,8 @@ function readHeader(b: Buffer, off: number): RecordHeader | undefined {
 interface Segment {
   /** Ordinal: increasing in log order, what the record table stores. */
   no: number;
+  /** Receipt time of its first message (undefined: none yet). */
+  firstAt?: number;
   path: string;
   size: number;
   /** Highest table row this segment holds or deletes (-1: none): dropped once rows up to it have expired. */
@@ -100,6 +102,7 @@ export interface ScanVisitor {
 export class SegmentLog {
   readonly dir: string;
   private readonly segmentBytes: number;
+  private readonly segmentSpanMs: number;
   private readonly fsync: boolean;
   private readonly log: Logger;
   /** Oldest first; the last is the one written to. */
@@ -108,9 +111,10 @@ export class SegmentLog {
   private readonly readFds = new Map<number, number>();
   private nextNo = 0;
 
-  constructor(dir: string, opts: { segmentBytes: number; fsync: boolean; log: Logger }) {
+  constructor(dir: string, opts: { segmentBytes: number; segmentSpanMs: number; fsync: boolean; log: Logger }) {
     this.dir = dir;
     this.segmentBytes = opts.segmentBytes;
+    this.segmentSpanMs = opts.segmentSpanMs;
     this.fsync = opts.fsync;
     this.log = opts.log;
     mkdirSync(dir, { recursive: true });
@@ -166,6 +170,7 @@ export class SegmentLog {
             }
             if (!ok) break;
           }
+          if (h.type === TYPE_MESSAGE) seg.firstAt ??= h.at;
           const row = visit.record(h, seg.no, pos + HEADER);
           if (row > seg.lastRow) seg.lastRow = row;
           pos += HEADER + h.len;
@@ -216,13 +221,19 @@ export class SegmentLog {
 
   /**
    * Appends `buf` (whole records) to the newest segment, first starting a new
-   * one when it is full. Returns the segment and the offset
+   * one when it is full or its first message is `segmentSpanMs` older than
+   * `at` (the receipt time of the first message appended; omitted for
+   * tombstones). The span bounds how long an expired or deleted message's
+   * bytes outlive it on disk: a segment goes once its newest message expires.
+   * Returns the segment and the offset
    * the buffer starts at. In the page cache on return: readable at once,
    * and safe from a process crash; durable after sync().
    */
-  append(buf: Buffer | Buffer[]): { segment: number; off: number } {
-    if (this.current.size >= this.segmentBytes) this.roll();
+  append(buf: Buffer | Buffer[], at?: number): { segment: number; off: number } {
+    const cur = this.current;
+    if (cur.size >= this.segmentBytes || (at !== undefined && cur.firstAt !== undefined && at - cur.firstAt >= this.segmentSpanMs)) this.roll();
     const seg = this.current;
+    if (at !== undefined) seg.firstAt ??= at;
     const off = seg.size;
     const parts = Array.isArray(buf) ? buf : [buf];
     let length = 0;

@@ -38,6 +38,8 @@ export interface StoreOptions {
   sync?: 'full' | 'normal';
   /** Size past which the log starts a new segment file (default 64 MiB); tests set it low. */
   segmentBytes?: number;
+  /** Time span past which the log starts a new segment file (default an hour): expired and deleted messages leave the disk at most this long after retention. */
+  segmentSpanMs?: number;
   /** A message store of an older version (SQLite) to import once, when the log is empty; deleted after. */
   legacyPath?: string;
 }
@@ -45,6 +47,7 @@ export interface StoreOptions {
 /** Seqs skipped at each start: more than the ingest queue (and so the seqs issued but uncommitted) can ever hold. */
 export const SEQ_RESTART_GAP = 1_000_000;
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+const DEFAULT_SEGMENT_SPAN_MS = 3_600_000;
 
 export type CommitCallback = (err: Error | null, seq: number, receivedAt: number) => void;
 
@@ -151,7 +154,7 @@ export class MessageStore {
     this.log = opts.log;
     this.fsync = (opts.sync ?? 'full') === 'full';
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
-    this.segments = new SegmentLog(opts.path, { segmentBytes: this.segmentBytes, fsync: this.fsync, log: opts.log });
+    this.segments = new SegmentLog(opts.path, { segmentBytes: this.segmentBytes, segmentSpanMs: opts.segmentSpanMs ?? DEFAULT_SEGMENT_SPAN_MS, fsync: this.fsync, log: opts.log });
     let highWater = readHighWater(this.highWaterPath);
     if (opts.legacyPath && existsSync(opts.legacyPath) && this.segments.isEmpty()) {
       highWater = Math.max(highWater, this.importLegacy(opts.legacyPath));
@@ -198,7 +201,7 @@ export class MessageStore {
   private importLegacy(dbPath: string): number {
     const t0 = performance.now();
     // Its own writer, synced on close whatever the sync mode: the old file is deleted after.
-    const out = new SegmentLog(this.path, { segmentBytes: this.segmentBytes, fsync: true, log: this.log });
+    const out = new SegmentLog(this.path, { segmentBytes: this.segmentBytes, segmentSpanMs: Infinity, fsync: true, log: this.log });
     out.openForAppend();
     const r = importSqlite(dbPath, (buf) => out.append(buf));
     out.close();
@@ -350,7 +353,7 @@ export class MessageStore {
       writeHeader(h, 0, { type: TYPE_MESSAGE, flags: 0, len: p.body.length, seq: p.seq, at: p.receivedAt, id: p.idBuf, rk: p.rk }, p.body);
       parts.push(h, p.body);
     });
-    const at = this.appendRecords(parts);
+    const at = this.appendRecords(parts, batch[0]!.receivedAt);
     const segment = at.segment;
     let off = at.off;
     for (const p of batch) {
@@ -360,9 +363,9 @@ export class MessageStore {
     this.segments.noteRow(segment, this.table.end - 1);
   }
 
-  private appendRecords(buf: Buffer | Buffer[]): { segment: number; off: number } {
+  private appendRecords(buf: Buffer | Buffer[], at?: number): { segment: number; off: number } {
     try {
-      return this.segments.append(buf);
+      return this.segments.append(buf, at);
     } catch (err) {
       // A write that failed part-way and could not be cut back leaves the log's end unknown.
       if ((err as { code?: string }).code === 'ELOG_TORN') this.fail(err as Error);

@@ -21,7 +21,7 @@ afterEach(async () => {
 /** Group commits are fdatasync'd under sync full and only written under sync normal: both paths get every test. */
 let sync: 'full' | 'normal' = 'full';
 
-function open(clock: ManualClock, dir?: string, more?: { segmentBytes?: number; legacyPath?: string; log?: Logger }): MessageStore {
+function open(clock: ManualClock, dir?: string, more?: { segmentBytes?: number; segmentSpanMs?: number; legacyPath?: string; log?: Logger }): MessageStore {
   const d = dir ?? tempDir('relay-store-');
   if (!dir) dirs.push(d);
   const s = new MessageStore({ path: join(d, 'messages'), retentionMs: 7 * DAY, clock, log: silentLogger(), sync, ...more });
@@ -68,6 +68,30 @@ describe.each(['full', 'normal'] as const)('MessageStore (sync %s)', (mode) => {
     expect(left.bytes).toBeLessThan(files.bytes / 2);
     expect(readdirSync(join(dir, 'messages')).filter((n) => n.endsWith('.seg')).length).toBe(left.count);
     expect(s.page(k, 0, 100).messages.map((m) => m.id)).toEqual(late.map(packetIdOf));
+  });
+
+  it('starts a new segment file once its first message is an hour old, so an expired message leaves the disk within an hour of its expiry however quiet the relay', async () => {
+    const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
+    const dir = tempDir('relay-store-');
+    dirs.push(dir);
+    const k = publicKeyOf(await keyPair());
+    const files = () => readdirSync(join(dir, 'messages')).filter((n) => n.endsWith('.seg'));
+    const s = open(clock, dir);
+    const first = shaped(k);
+    await add(s, first);
+    clock.advance(30 * 60_000);
+    await add(s, shaped(k)); // same segment: under an hour since its first
+    expect(files().length).toBe(1);
+    clock.advance(30 * 60_000);
+    const third = shaped(k);
+    await add(s, third);
+    expect(files().length).toBe(2);
+    // The second expires half an hour before the third: its file goes with it.
+    clock.advance(7 * DAY - 30 * 60_000);
+    expect(await s.expire()).toBe(2);
+    expect(files().length).toBe(1);
+    expect(statSync(join(dir, 'messages', files()[0]!)).size).toBeLessThan(4000);
+    expect(s.page(k, 0, 10).messages.map((m) => m.id)).toEqual([packetIdOf(third)]);
   });
 
   it('hands out seq and receipt time when a packet is queued, and pages and lists it as uncommitted until the commit', async () => {
