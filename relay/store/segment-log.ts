@@ -109,6 +109,9 @@ export class SegmentLog {
   private segments: Segment[] = [];
   private writeFd = -1;
   private readonly readFds = new Map<number, number>();
+  /** Syncs in flight, by fd; and write fds to close once theirs are done. */
+  private readonly syncing = new Map<number, number>();
+  private readonly retired = new Set<number>();
   private nextNo = 0;
 
   constructor(dir: string, opts: { segmentBytes: number; segmentSpanMs: number; fsync: boolean; log: Logger }) {
@@ -198,7 +201,11 @@ export class SegmentLog {
   }
 
   private roll(): void {
-    if (this.writeFd >= 0) closeSync(this.writeFd);
+    if (this.writeFd >= 0) {
+      // The sealed file is on disk before anything goes into the next one.
+      if (this.fsync) fsyncSync(this.writeFd);
+      this.release(this.writeFd);
+    }
     const path = join(this.dir, `${String(this.nextNo).padStart(10, '0')}${SUFFIX}`);
     this.writeFd = openSync(path, 'wx+');
     this.segments.push({ no: this.nextNo++, path, size: 0, lastRow: -1 });
@@ -281,7 +288,29 @@ export class SegmentLog {
   /** Flushes the newest segment to disk (fdatasync on the thread pool, off the event loop). */
   sync(): Promise<void> {
     const fd = this.writeFd;
-    return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+    this.syncing.set(fd, (this.syncing.get(fd) ?? 0) + 1);
+    return new Promise((resolve, reject) =>
+      fdatasync(fd, (err) => {
+        const n = this.syncing.get(fd)! - 1;
+        if (n > 0) this.syncing.set(fd, n);
+        else {
+          this.syncing.delete(fd);
+          if (this.retired.delete(fd)) closeSync(fd);
+        }
+        if (err) reject(err);
+        else resolve();
+      }),
+    );
+  }
+
+  /**
+   * Closes a write fd, or, while a sync on the thread pool still uses it,
+   * once that is done: closed under it, the sync would fail, or worse, flush
+   * whichever file opened next under the same number.
+   */
+  private release(fd: number): void {
+    if (this.syncing.has(fd)) this.retired.add(fd);
+    else closeSync(fd);
   }
 
   /** Reads `len` bytes at `off` of segment `no` into `out` at `outOff`. */
@@ -342,7 +371,7 @@ export class SegmentLog {
     this.readFds.clear();
     if (this.writeFd >= 0) {
       if (this.fsync) fsyncSync(this.writeFd);
-      closeSync(this.writeFd);
+      this.release(this.writeFd);
       this.writeFd = -1;
     }
   }
