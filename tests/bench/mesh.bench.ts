@@ -175,8 +175,27 @@ async function subscribeAt(url: string, retrieval: string, arrived: (id: string,
   };
 }
 
+/** The stall probe (stall-probe.js), in a process of its own beside the run. */
+async function stallProbe(): Promise<{ start(): void; report(): Promise<[number, number][]>; close(): void }> {
+  const child = fork(new URL('./stall-probe.js', import.meta.url).pathname, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const reply = <T>(): Promise<T> => new Promise((resolve) => child.once('message', (m) => resolve(m as T)));
+  await reply<{ ready: true }>();
+  return {
+    start: () => child.send({ start: true }),
+    report: async () => {
+      const r = reply<{ stalls: [number, number][] }>();
+      child.send({ report: true });
+      return (await r).stalls;
+    },
+    close: () => child.kill(),
+  };
+}
+
 async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
   const k = await keyPair();
+  const probe = await stallProbe();
+  /** Send times (epoch ms) of the measured messages and their latencies, for the stall report. */
+  const measured: [number, number][] = [];
   // Send time and whether the message belongs to the measured phase (warm-up
   // messages still arriving after it started must not count).
   const sentAt = new Map<string, { t: number; measured: boolean }>();
@@ -189,6 +208,7 @@ async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
     sentAt.delete(id);
     if (!e.measured) return;
     latencies.push(at - e.t);
+    measured.push([e.t + epochOffset, at - e.t]);
     // Send time as epoch ms, to line up with other processes' logs.
     timeline?.push(`${(e.t + epochOffset).toFixed(1)} ${(at - e.t).toFixed(2)}`);
   };
@@ -230,14 +250,18 @@ async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
   const before = await t.scrape?.();
   const cpuBefore = t.pids.reduce((a, pid) => a + cpuSeconds(pid), 0);
   measuring = true;
+  probe.start();
   const badBefore = poster.bad;
   const sent = await pace(measuredPackets);
   const refused = poster.bad - badBefore;
   // Let the tail arrive.
   const deadline = Date.now() + 10_000;
   while ((await subscriber.count()) < posted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const stalls = await probe.report();
+  probe.close();
   await subscriber.close();
   measuring = false;
+  reportStalls(mode, rate, stalls, measured);
   const lost = [...sentAt.values()].filter((e) => e.measured).length;
   if (lost) console.log(`${mode} ${rate}/s: ${lost} measured message(s) not pushed at the far end within 10 s`);
   const cpuAfter = t.pids.reduce((a, pid) => a + cpuSeconds(pid), 0);
@@ -262,6 +286,22 @@ async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
     refused,
     cpuMs: ((cpuAfter - cpuBefore) / sent) * 1000,
   };
+}
+
+/**
+ * What the stall probe saw while a run was measured, and how the messages
+ * sent within 30 ms before a stall's end fared: when the whole machine stops,
+ * a message on its way waits it out at whichever hop it is on.
+ */
+function reportStalls(mode: string, rate: number, stalls: [number, number][], measured: [number, number][]): void {
+  if (stalls.length === 0 || measured.length === 0) return;
+  const hit = measured.filter(([t]) => stalls.some(([s, d]) => t >= s - 30 && t <= s + d));
+  const rest = measured.filter((m) => !hit.includes(m)).map(([, l]) => l);
+  const spanS = (measured.at(-1)![0] - measured[0]![0]) / 1000;
+  console.log(
+    `${mode} ${rate}/s: machine stalls seen by an idle probe process: ${stalls.length} over ${spanS.toFixed(0)} s (median ${percentile(stalls.map(([, d]) => d), 50).toFixed(1)} ms, longest ${Math.max(...stalls.map(([, d]) => d)).toFixed(1)} ms); ` +
+      `${((100 * hit.length) / measured.length).toFixed(1)}% of messages were sent in or just before one (their p99 ${percentile(hit.map(([, l]) => l), 99).toFixed(1)} ms; the rest ${percentile(rest, 99).toFixed(1)} ms)`,
+  );
 }
 
 const modes = (process.env.MESH_BENCH_MODES ?? 'flood,plumtree,floor,floor+store,floor+log').split(',') as Mode[];
