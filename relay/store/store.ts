@@ -48,10 +48,6 @@ export interface StoreOptions {
 export const SEQ_RESTART_GAP = 1_000_000;
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 const DEFAULT_SEGMENT_SPAN_MS = 3_600_000;
-/** Page reads: rows of a segment at most this far apart are read together (the bytes between are read and dropped)... */
-const READ_GAP = 16 * 1024;
-/** ...in reads of at most this many bytes. */
-const READ_SPAN = 1024 * 1024;
 
 export type CommitCallback = (err: Error | null, seq: number, receivedAt: number) => void;
 
@@ -474,60 +470,23 @@ export class MessageStore {
     // Along the recipient's chain (rows of its hash, oldest first) to the first row after the cursor.
     let row = t.rkFirst(recipientHash(der));
     while (row >= 0 && t.seq(row) <= afterSeq) row = t.rkNext(row);
-    while (row >= 0) {
-      // The rows that may be on the page (not deleted, not expired), then their bodies in few reads.
-      const rows: number[] = [];
-      for (; row >= 0 && rows.length <= limit - out.length; row = t.rkNext(row)) if (!t.isDeleted(row) && t.at(row) > cutoff && t.len(row) >= SPKI + SIG) rows.push(row);
-      const bodies = this.bodies(rows);
-      for (let i = 0; i < rows.length; i++) {
-        const r = rows[i]!;
-        const body = bodies[i]!;
-        // Another key sharing the hash.
-        if (der.compare(body, 0, SPKI, 0, SPKI) !== 0) continue;
-        if (out.length === limit) return { messages: out, more: true };
-        // The recipient is the key asked for: no need to encode it again from the record.
-        out.push({
-          seq: t.seq(r),
-          id: t.idHex(r),
-          recipient,
-          signature: body.toString('base64', SPKI, SPKI + SIG),
-          message: body.toString('base64', SPKI + SIG),
-          received_at: t.at(r),
-        });
-      }
+    for (; row >= 0; row = t.rkNext(row)) {
+      // Tombstone, expired, or another key sharing the hash.
+      if (t.isDeleted(row) || t.at(row) <= cutoff || t.len(row) < SPKI + SIG) continue;
+      const body = this.body(row);
+      if (der.compare(body, 0, SPKI) !== 0) continue;
+      if (out.length === limit) return { messages: out, more: true };
+      // The recipient is the key asked for: no need to encode it again from the record.
+      out.push({
+        seq: t.seq(row),
+        id: t.idHex(row),
+        recipient,
+        signature: body.toString('base64', SPKI, SPKI + SIG),
+        message: body.toString('base64', SPKI + SIG),
+        received_at: t.at(row),
+      });
     }
     return { messages: out, more: false };
-  }
-
-  /**
-   * The bodies of `rows` (in log order), read in as few preads as is cheap:
-   * rows of one segment less than READ_GAP apart share a read, up to
-   * READ_SPAN bytes. A page of 500 interleaved with other keys' messages
-   * took 500 reads (7 µs each on this VM, most of the store's time); now a
-   * handful.
-   */
-  private bodies(rows: number[]): Buffer[] {
-    const t = this.table;
-    const out: Buffer[] = [];
-    for (let i = 0; i < rows.length; ) {
-      const seg = t.segment(rows[i]!);
-      const from = t.off(rows[i]!);
-      let end = from + t.len(rows[i]!);
-      let j = i + 1;
-      for (; j < rows.length; j++) {
-        const r = rows[j]!;
-        const off = t.off(r);
-        if (t.segment(r) !== seg || off < end || off - end > READ_GAP || off + t.len(r) - from > READ_SPAN) break;
-        end = off + t.len(r);
-      }
-      const buf = Buffer.allocUnsafe(end - from);
-      this.segments.read(seg, from, end - from, buf);
-      for (; i < j; i++) {
-        const off = t.off(rows[i]!) - from;
-        out.push(buf.subarray(off, off + t.len(rows[i]!)));
-      }
-    }
-    return out;
   }
 
   /**
