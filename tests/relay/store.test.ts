@@ -94,6 +94,33 @@ describe.each(['full', 'normal'] as const)('MessageStore (sync %s)', (mode) => {
     expect(s.page(k, 0, 10).messages.map((m) => m.id)).toEqual([packetIdOf(third)]);
   });
 
+  it('reads a page whose messages are interleaved with others, far apart and in several segment files, whole and in order', async () => {
+    const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
+    const s = open(clock, undefined, { segmentBytes: 64 * 1024 });
+    const k = publicKeyOf(await keyPair());
+    const other = publicKeyOf(await keyPair());
+    const mine: P.ClientMessagePacket[] = [];
+    // Mine every other message for a while, then one after ten of the other's (more than the 16 KB a read spans over).
+    for (let i = 0; i < 120; i++) {
+      const p = shaped(i < 60 ? (i % 2 ? k : other) : i % 11 === 0 ? k : other);
+      if (p.recipient === k) mine.push(p);
+      await add(s, p);
+    }
+    expect(s.logFiles().count).toBeGreaterThan(3);
+    const got: string[] = [];
+    let after = 0;
+    for (;;) {
+      const page = s.page(k, after, 7);
+      for (const m of page.messages) {
+        expect(m.recipient).toBe(k);
+        got.push(m.message);
+      }
+      if (!page.more) break;
+      after = page.messages.at(-1)!.seq;
+    }
+    expect(got).toEqual(mine.map((p) => p.message));
+  });
+
   it('hands out seq and receipt time when a packet is queued, and pages and lists it as uncommitted until the commit', async () => {
     const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
     const s = open(clock);
