@@ -1,7 +1,7 @@
 // Real relay processes for the browser tests: `node relay` on free loopback
 // ports with temporary data folders, serving the PWA from ./build.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,13 +49,19 @@ export async function startRelay(port: number, peers: number[] = [], extra: stri
   if (!existsSync(join(root, 'build', 'index.html'))) throw new Error('build/ is missing: run `npx vite build` first (tests/run.js does)');
   const dataDir = mkdtempSync(join(tmpdir(), 'meshchat-pw-'));
   const url = `http://127.0.0.1:${port}`;
-  const args = ['relay', '--host', '127.0.0.1', '--port', String(port), '--data', dataDir, '--public-url', url, '--static', 'build', '--stun-port', '0', '--rate-limit', '0', '--log-level', 'warn'];
+  // Diagnostics: BROWSER_RELAY_LOG_DIR keeps each relay's whole log there, at BROWSER_RELAY_LOG_LEVEL (default warn).
+  const logDir = process.env.BROWSER_RELAY_LOG_DIR;
+  const args = ['relay', '--host', '127.0.0.1', '--port', String(port), '--data', dataDir, '--public-url', url, '--static', 'build', '--stun-port', '0', '--rate-limit', '0', '--log-level', process.env.BROWSER_RELAY_LOG_LEVEL ?? 'warn'];
   for (const p of peers) args.push('--peer', `http://127.0.0.1:${p}`);
   args.push(...extra);
   const proc = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
   proc.stderr?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
+  if (logDir) {
+    const file = join(logDir, `relay-${port}-${Date.now()}.log`);
+    for (const s of [proc.stdout, proc.stderr]) s?.on('data', (d: Buffer) => appendFileSync(file, d));
+  }
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`relay on ${port} exited (${proc.exitCode}):\n${out}`);
