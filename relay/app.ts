@@ -206,7 +206,7 @@ export class Relay {
     return this.ingestor.onAccepted(fn);
   }
 
-  /** Whether a packet id is already held (seen-id cache, then the store). */
+  /** Whether a packet id is already held (or being committed). */
   has(id: string): boolean {
     return this.ingestor.has(id);
   }

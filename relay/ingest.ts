@@ -3,7 +3,6 @@ import * as P from '../protocol/index.ts';
 import { RelayError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { RelayMetrics } from './metrics.ts';
-import { RecentMap } from './recent.ts';
 import type { MessageStore } from './store/store.ts';
 
 /** Where a packet came from: `'client'` (POST /v1/messages) or the id of the peer relay that sent it. */
@@ -113,13 +112,11 @@ export function packetIdOf(p: P.ClientMessagePacket): string {
 
 /**
  * The one path every packet takes into the relay, from clients and from
- * peers alike: dedupe by id (seen-id cache, then the store) before anything
+ * peers alike: dedupe by id (the store's in-memory index) before anything
  * else, validate, queue for the group commit, and after the commit tell the
  * caller and then every committed-listener.
  */
 export class Ingestor {
-  /** Ids recently committed here: the cheap first dedupe check. */
-  private readonly seen: RecentMap<string, true>;
   private readonly listeners: CommittedListener[] = [];
   private readonly acceptListeners: AcceptedListener[] = [];
 
@@ -129,10 +126,7 @@ export class Ingestor {
     private readonly log: Logger,
     /** Packets waiting for the next commit beyond which new ones get 503 `overloaded`. */
     private readonly maxQueue = 20_000,
-    seenIds = 100_000,
-  ) {
-    this.seen = new RecentMap(seenIds / 2);
-  }
+  ) {}
 
   /** Registers a listener for committed messages; returns an unsubscribe function. */
   onCommitted(fn: CommittedListener): () => void {
@@ -158,14 +152,13 @@ export class Ingestor {
     }
   }
 
-  /** Whether this relay already holds (or is committing) the packet with this id. */
+  /**
+   * Whether this relay already holds (or is committing) the packet with this
+   * id. The store answers from memory; a seen-id Map in front of it cost
+   * more than it saved (docs/performance.md, session 19).
+   */
   has(id: string): boolean {
-    if (this.seen.has(id)) return true;
-    if (this.store.has(id)) {
-      this.seen.set(id, true);
-      return true;
-    }
-    return false;
+    return this.store.has(id);
   }
 
   /**
@@ -187,7 +180,7 @@ export class Ingestor {
       o.recipient.length <= P.SPKI_B64_CHARS && o.message.length <= MAX_B64 && o.signature.length <= MAX_B64
     ) {
       const id = packetIdOf(o as unknown as P.ClientMessagePacket);
-      if (this.seen.has(id) && Object.keys(o).length === 3) {
+      if (Object.keys(o).length === 3 && this.store.isCommitted(id)) {
         this.metrics.duplicate[kind].inc();
         cb(null, { id, duplicate: true });
         return;
@@ -236,7 +229,6 @@ export class Ingestor {
         cb(new RelayError('internal', 'could not store the message'));
         return;
       }
-      this.seen.set(id, true);
       this.metrics.accepted[kind].inc();
       cb(null, { id, duplicate: false });
       if (this.listeners.length) this.emit(this.listeners, { id, seq, receivedAt, source });

@@ -1,10 +1,10 @@
 /**
- * A bounded map of recently set entries, for per-message paths: two
- * generations of up to `max` entries each; when the young one fills, the old
- * one is dropped whole. Not LRU (a get does not refresh an entry, and up to
- * 2 × max are kept), but set and get are a Map's, where lru-cache's
- * bookkeeping cost ~1 µs a call (1–2% of a mesh relay's main thread, on the
- * seen-id cache and the mesh's hop budgets).
+ * A bounded map of recently set entries: two generations of up to `max`
+ * entries each; when the young one fills, the old one is dropped whole. Not
+ * LRU (a get does not refresh an entry, and up to 2 × max are kept), but set
+ * and get are a Map's, where lru-cache's bookkeeping cost ~1 µs a call.
+ * Per-message state belongs in the store's index instead: a lookup in a Map
+ * this size costs a cache miss or two (docs/performance.md, session 19).
  */
 export class RecentMap<K, V> {
   private young = new Map<K, V>();

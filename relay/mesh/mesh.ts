@@ -130,8 +130,6 @@ export class Mesh implements LinkHost {
    */
   private readonly requested = new Map<string, { peer: string; ttl: number; catchup: boolean; at: number; answered?: boolean }>();
   private readonly missing = new Map<string, Missing>();
-  /** Hop budget each held message was forwarded with, for answering requests. */
-  private readonly ttlOf = new RecentMap<string, number>(100_000);
   /** --test-fault lose-answers: ids whose first request was ignored. */
   private readonly lostOnce = new RecentMap<string, boolean>(100_000);
   /** Replaced, not cleared, at each flush: Map.clear() links the old table to the new one (see inflight). */
@@ -642,7 +640,7 @@ export class Mesh implements LinkHost {
     if (!c || !link.up) return;
     while (c.serve.length && link.buffered < SOFT_BUFFER) {
       const batch = c.serve.splice(0, 64);
-      for (const m of this.relay.store.getByIds(batch)) this.send(link, 'msg', encodeMsgFrame(this.ttlOf.get(m.id) ?? 0, m));
+      for (const m of this.relay.store.getByIds(batch)) this.send(link, 'msg', encodeMsgFrame(this.relay.store.hopsOf(m.id), m));
     }
   }
 
@@ -669,7 +667,8 @@ export class Mesh implements LinkHost {
       ttl = MAX_TTL - 1;
     }
     if (ttl < 0) return;
-    this.ttlOf.set(m.id, ttl);
+    // The hop budget it goes on with, for answering requests for it.
+    this.relay.store.setHops(m.id, ttl);
     if (this.options.testFault === 'drop-forward' || this.options.testFault === 'no-announce') return;
     // A payload from a peer goes on as the bytes that came in, with the ttl changed.
     let frame: Buffer | undefined;

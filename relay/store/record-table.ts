@@ -36,6 +36,8 @@ class Chunk {
   readonly next = new Uint32Array(CHUNK);
   readonly rk = new Uint32Array(CHUNK);
   readonly deleted = new Uint8Array(CHUNK);
+  /** The mesh's hop budget for the message (setHops); 0 for rows read back from the log. */
+  readonly hops = new Uint8Array(CHUNK);
   readonly ids = Buffer.allocUnsafeSlow(32 * CHUNK);
 }
 
@@ -51,6 +53,7 @@ export interface RowInput {
   /** 32 bytes. */
   id: Uint8Array;
   deleted?: boolean;
+  hops?: number;
 }
 
 export class RecordTable {
@@ -119,6 +122,12 @@ export class RecordTable {
   segment(row: number): number {
     return this.chunk(row).segment[row % CHUNK]!;
   }
+  hops(row: number): number {
+    return this.chunk(row).hops[row % CHUNK]!;
+  }
+  setHops(row: number, hops: number): void {
+    this.chunk(row).hops[row % CHUNK] = hops;
+  }
   isDeleted(row: number): boolean {
     return this.chunk(row).deleted[row % CHUNK] === 1;
   }
@@ -146,6 +155,7 @@ export class RecordTable {
     c.next[i] = 0;
     c.rk[i] = r.rk;
     c.deleted[i] = r.deleted ? 1 : 0;
+    c.hops[i] = r.hops ?? 0;
     c.ids.set(r.id, 32 * i);
     this.end++;
     this.idInsert(row, r.id);

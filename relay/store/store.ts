@@ -68,6 +68,8 @@ interface Pending {
   receivedAt: number;
   /** Callers that sent the same packet again before it was committed. */
   waiters?: CommitCallback[];
+  /** setHops() before the write. */
+  hops: number;
 }
 
 // Record body layout: DER recipient ‖ signature envelope ‖ message envelope,
@@ -84,6 +86,8 @@ const SIG = P.SIGNATURE_ENVELOPE_BYTES;
  */
 const LAZY_COMMIT_MS = 10;
 const LAZY_COMMIT_MAX = 256;
+/** has() decodes an id here instead of a new Buffer per packet. */
+const idScratch = Buffer.allocUnsafeSlow(32);
 
 /**
  * The durable message store: an append-only log of segment files
@@ -228,7 +232,7 @@ export class MessageStore {
     // From Buffer's pool (a slice of a shared 8 KB slab): off the V8 heap, and cheaper than a buffer of its own.
     const body = Buffer.allocUnsafe(SPKI + SIG + P.base64DecodedLength(packet.message));
     encodeBody(packet, body, 0);
-    const p: Pending = { id, idBuf: Buffer.from(id, 'hex'), body, rk: recipientHash(body.subarray(0, SPKI)), cb, seq: this.nextSeq++, receivedAt };
+    const p: Pending = { id, idBuf: Buffer.from(id, 'hex'), body, rk: recipientHash(body.subarray(0, SPKI)), cb, seq: this.nextSeq++, receivedAt, hops: 0 };
     this.pending.push(p);
     this.queuedIds.set(id, p);
     if (!lazy) this.urgent = true;
@@ -357,7 +361,7 @@ export class MessageStore {
     const segment = at.segment;
     let off = at.off;
     for (const p of batch) {
-      this.table.push({ seq: p.seq, at: p.receivedAt, segment, off: off + HEADER, len: p.body.length, rk: p.rk, id: p.idBuf });
+      this.table.push({ seq: p.seq, at: p.receivedAt, segment, off: off + HEADER, len: p.body.length, rk: p.rk, id: p.idBuf, hops: p.hops });
       off += HEADER + p.body.length;
     }
     this.segments.noteRow(segment, this.table.end - 1);
@@ -429,8 +433,39 @@ export class MessageStore {
 
   /** Committed (or queued for commit), not expired; deleted ones count (tombstones). */
   has(id: string): boolean {
-    if (this.isPending(id)) return true;
-    return this.table.findId(Buffer.from(id, 'hex')) >= 0;
+    return this.isPending(id) || this.rowOfId(id) >= 0;
+  }
+
+  /**
+   * A small number kept with a message in memory only (not in the log): the
+   * mesh's hop budget, which it forwards the message with when a peer asks
+   * for it. Here rather than in a Map of the mesh's, which cost a lookup in a
+   * 100k-entry table per message. Unknown ids are ignored; 0 after a restart.
+   */
+  setHops(id: string, hops: number): void {
+    const p = this.pendingById(id);
+    if (p) p.hops = hops;
+    else {
+      const row = this.rowOfId(id);
+      if (row >= 0) this.table.setHops(row, hops);
+    }
+  }
+
+  hopsOf(id: string): number {
+    const p = this.pendingById(id);
+    if (p) return p.hops;
+    const row = this.rowOfId(id);
+    return row >= 0 ? this.table.hops(row) : 0;
+  }
+
+  /** Whether `id` is held and its commit done (not queued, written or syncing). */
+  isCommitted(id: string): boolean {
+    return !this.isPending(id) && this.rowOfId(id) >= 0;
+  }
+
+  /** The index row of a written id, or -1; decoded into one reused buffer, since this runs for every packet. */
+  private rowOfId(id: string): number {
+    return id.length === 64 && idScratch.write(id, 'hex') === 32 ? this.table.findId(idScratch) : -1;
   }
 
   private cutoff(): number {

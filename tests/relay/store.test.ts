@@ -395,6 +395,37 @@ describe.each(['full', 'normal'] as const)('MessageStore (sync %s)', (mode) => {
     expect(await s.deleteFor(other, [ids[0]!])).toBe(0);
   });
 
+  it('keeps a hop budget with each message, queued or written, tells committed from queued, and knows none after a restart', async () => {
+    const clock = new ManualClock(Date.parse('2030-01-01T00:00:00Z'));
+    const dir = tempDir('relay-store-');
+    dirs.push(dir);
+    let s = open(clock, dir);
+    const k = publicKeyOf(await keyPair());
+    const [a, b] = [shaped(k), shaped(k)];
+    const [ida, idb] = [packetIdOf(a), packetIdOf(b)];
+    await add(s, a);
+    // Queued, not committed yet: has() but not isCommitted(), and its budget set before the write survives it.
+    const committed = add(s, b);
+    expect(s.has(idb)).toBe(true);
+    expect(s.isCommitted(idb)).toBe(false);
+    s.setHops(idb, 9);
+    expect(s.hopsOf(idb)).toBe(9);
+    await committed;
+    expect(s.isCommitted(idb)).toBe(true);
+    expect(s.hopsOf(idb)).toBe(9);
+    s.setHops(ida, 15);
+    expect(s.hopsOf(ida)).toBe(15);
+    expect(s.hopsOf('0'.repeat(64))).toBe(0);
+    s.setHops('0'.repeat(64), 3); // unknown: ignored
+    expect(s.has('0'.repeat(64))).toBe(false);
+    expect(s.has('not hex')).toBe(false);
+    await s.close();
+    stores.pop();
+    s = open(clock, dir);
+    expect(s.isCommitted(ida)).toBe(true);
+    expect(s.hopsOf(ida)).toBe(0);
+  });
+
   it('pages past other keys that share a hash bucket and past tombstones', async () => {
     const clock = new ManualClock();
     const s = open(clock);
