@@ -330,10 +330,6 @@ export class RecordTable {
     return d === 0 ? -1 : row + d;
   }
 
-  rk(row: number): number {
-    return this.chunk(row).rk[row % CHUNK]!;
-  }
-
   private rkAppend(row: number, rk: number): void {
     if (this.rkUsed + 1 > MAX_LOAD * this.rkHead.length) this.rkRebuild(this.rkCount + 1);
     // Finds the chain's slot, or an empty one; deleted slots are not reused here (the rebuild sweeps them).
