@@ -31,9 +31,17 @@ const SIGNATURE_B64_LENGTH = b64Len(SIGNATURE_ENVELOPE_BYTES);
  * A public-key field. parsePublicKey applies its own length cap, so a 4096-bit
  * key is reported as `key_size` rather than as an over-long string.
  */
-function keyField(o: Record<string, unknown>, key: string, field: string): string {
+/**
+ * Checks a wire public key exactly as parsePublicKey does (same answers,
+ * same errors). Pure JS by default; a relay passes a native one, since it
+ * checks the recipient of every packet it receives.
+ */
+export type KeyChecker = (value: unknown, field: string) => void;
+const checkKeyPure: KeyChecker = (value, field) => void parsePublicKey(value, field);
+
+function keyField(o: Record<string, unknown>, key: string, field: string, checkKey = checkKeyPure): string {
   if (o[key] === undefined) throw new ProtocolError('missing_field', `${field}: required`, field);
-  parsePublicKey(o[key], field);
+  checkKey(o[key], field);
   return o[key] as string;
 }
 
@@ -55,10 +63,10 @@ function envelopeField(o: Record<string, unknown>, key: string, lengths: readonl
 }
 
 /** Validates a client message packet as a relay receives it (shape only; relays hold no keys to open it). */
-export function parseClientPacket(input: unknown, check: Base64Checker = checkBase64): ClientMessagePacket {
+export function parseClientPacket(input: unknown, check: Base64Checker = checkBase64, checkKey: KeyChecker = checkKeyPure): ClientMessagePacket {
   const o = asObject(input, 'packet');
   onlyFields(o, ['recipient', 'message', 'signature'], 'packet');
-  const recipient = keyField(o, 'recipient', 'recipient');
+  const recipient = keyField(o, 'recipient', 'recipient', checkKey);
   const message = envelopeField(o, 'message', MESSAGE_B64_LENGTHS, MESSAGE_ENVELOPE_BYTES, check);
   const signature = envelopeField(o, 'signature', [SIGNATURE_B64_LENGTH], [SIGNATURE_ENVELOPE_BYTES], check);
   return { recipient, message, signature };
