@@ -28,10 +28,6 @@ const MESSAGE_B64_LENGTHS = MESSAGE_ENVELOPE_BYTES.map(b64Len);
 const SIGNATURE_B64_LENGTH = b64Len(SIGNATURE_ENVELOPE_BYTES);
 
 /**
- * A public-key field. parsePublicKey applies its own length cap, so a 4096-bit
- * key is reported as `key_size` rather than as an over-long string.
- */
-/**
  * Checks a wire public key exactly as parsePublicKey does (same answers,
  * same errors). Pure JS by default; a relay passes a native one, since it
  * checks the recipient of every packet it receives.
@@ -39,6 +35,10 @@ const SIGNATURE_B64_LENGTH = b64Len(SIGNATURE_ENVELOPE_BYTES);
 export type KeyChecker = (value: unknown, field: string) => void;
 const checkKeyPure: KeyChecker = (value, field) => void parsePublicKey(value, field);
 
+/**
+ * A public-key field. parsePublicKey applies its own length cap, so a 4096-bit
+ * key is reported as `key_size` rather than as an over-long string.
+ */
 function keyField(o: Record<string, unknown>, key: string, field: string, checkKey = checkKeyPure): string {
   if (o[key] === undefined) throw new ProtocolError('missing_field', `${field}: required`, field);
   checkKey(o[key], field);

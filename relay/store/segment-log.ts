@@ -258,9 +258,9 @@ export class SegmentLog {
             wrote -= b.length;
             continue;
           }
-          for (let at = wrote; at < b.length; ) {
-            const n = writeSync(this.writeFd, b, at, b.length - at, off + done);
-            at += n;
+          for (let pos = wrote; pos < b.length; ) {
+            const n = writeSync(this.writeFd, b, pos, b.length - pos, off + done);
+            pos += n;
             done += n;
           }
           wrote = 0;

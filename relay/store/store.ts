@@ -412,7 +412,7 @@ export class MessageStore {
     const rows: number[] = [];
     for (const id of new Set(ids)) {
       if (!P.isHex64(id)) continue;
-      const row = this.table.findId(Buffer.from(id, 'hex'));
+      const row = this.rowOfId(id);
       if (row < 0 || this.table.isDeleted(row) || this.table.len(row) < SPKI) continue;
       this.segments.read(this.table.segment(row), this.table.off(row), SPKI, key);
       if (der.equals(key)) rows.push(row);
@@ -540,7 +540,7 @@ export class MessageStore {
         continue;
       }
       if (!P.isHex64(id)) continue;
-      const row = this.table.findId(Buffer.from(id, 'hex'));
+      const row = this.rowOfId(id);
       if (row < 0 || this.table.isDeleted(row) || this.table.at(row) <= cutoff) continue;
       out.push({ seq: this.table.seq(row), id, ...decodeBody(this.body(row)), received_at: this.table.at(row) });
     }
