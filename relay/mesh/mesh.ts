@@ -5,7 +5,7 @@ import type { AcceptedMessage } from '../ingest.ts';
 import type { Logger } from '../log.ts';
 import { RecentMap } from '../recent.ts';
 import { CanaryProber } from './canary.ts';
-import { encodeMsgFrame, type Frame, MAX_IDS, MAX_PREFIXES, MAX_TTL, msgFramePacket, msgFrameTtl, withTtl } from './frames.ts';
+import { encodeMsgFrame, type Frame, MAX_IDS, MAX_PREFIXES, MAX_TTL, msgFramePacket, msgFrameTtl, setTtl } from './frames.ts';
 import { CLOSE, type LinkHost, type PeerLink, SOFT_BUFFER } from './link.ts';
 import { acceptPeers, dialPeer, type PeerSockets } from './transports.ts';
 import { MeshMetrics, type PeerTallies, peerLabel } from './metrics.ts';
@@ -675,7 +675,7 @@ export class Mesh implements LinkHost {
     for (const link of this.peers.values()) {
       if (link.peerId === m.source) continue;
       if (catchup || (this.options.mode === 'plumtree' && !link.eager)) this.queueIhave(link, m.id, ttl);
-      else this.send(link, 'msg', (frame ??= received ? withTtl(received, ttl) : encodeMsgFrame(ttl, m.packet)));
+      else this.send(link, 'msg', (frame ??= received ? setTtl(received, ttl) : encodeMsgFrame(ttl, m.packet)));
     }
   }
 

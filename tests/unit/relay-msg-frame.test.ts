@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import * as P from '../../protocol/index.ts';
 import { packetIdOf } from '../../relay/ingest.ts';
-import { encodeMsgFrame, MAX_TTL, msgFramePacket, msgFrameTtl, parseFrame, withTtl } from '../../relay/mesh/frames.ts';
+import { encodeMsgFrame, MAX_TTL, msgFramePacket, msgFrameTtl, parseFrame, setTtl } from '../../relay/mesh/frames.ts';
 
 const packet = (): P.ClientMessagePacket => ({
   recipient: randomBytes(P.SPKI_BYTES).toString('base64'),
@@ -30,12 +30,13 @@ describe('binary msg frames (peer payloads, PROTOCOL.md §9.1)', () => {
     expect(msgFramePacket(f)).toEqual(p);
   });
 
-  it('withTtl copies: the frame it came from (maybe still queued on another socket) is untouched', () => {
-    const f = encodeMsgFrame(9, packet());
-    const g = withTtl(f, 8);
-    expect(f[1]).toBe(9);
-    expect(g[1]).toBe(8);
-    expect(g.subarray(2).equals(f.subarray(2))).toBe(true);
+  it('setTtl changes the ttl in place and leaves the id preimage as it was', () => {
+    const p = packet();
+    const f = encodeMsgFrame(9, p);
+    expect(setTtl(f, 8)).toBe(f);
+    expect(msgFrameTtl(f)).toBe(8);
+    expect(msgFramePacket(f)).toEqual(p);
+    expect(createHash('sha256').update(f.subarray(2)).digest('hex')).toBe(packetIdOf(p));
   });
 
   it('refuses other binary frames, a ttl over the limit, and bodies without the three fields', () => {
