@@ -90,4 +90,36 @@ describe('RecordTable (the log store index, off the V8 heap)', () => {
     for (let i = 0; i < 25; i++) t.shift();
     ids.forEach((id, i) => expect(t.findId(id)).toBe(i < 25 ? -1 : i));
   });
+
+  it('answers for every row while its ids move to a new table a few at a time, with rows growing, expiring and expiring mid-move', () => {
+    const t = new RecordTable();
+    const ids: Buffer[] = [];
+    const check = (row: number): void => {
+      expect(t.findId(ids[row]!)).toBe(row >= t.first ? row : -1);
+    };
+    let midMove = 0;
+    let rng = 1;
+    const rand = (n: number): number => ((rng = (Math.imul(rng, 48271) + 11) >>> 0) % n);
+    // Growth with no expiry (each doubling moves every row), then a sliding
+    // window of 3,000 (deleted slots pile up and force same-size moves, and the
+    // oldest rows expire while they wait to move).
+    for (let i = 0; i < 40_000; i++) {
+      ids.push(randomBytes(32));
+      t.push({ seq: i + 1, at: i, segment: 0, off: 0, len: 1, rk: i % 7, id: ids[i]! });
+      if (i >= 12_000) while (t.size > 3_000) t.shift();
+      if (t.idsMoving) midMove++;
+      check(i);
+      check(t.first);
+      if (t.first > 0) check(t.first - 1);
+      check(t.first + rand(t.size));
+      if (i % 4_000 === 3_999) for (let r = Math.max(0, t.first - 50); r < t.end; r++) check(r);
+    }
+    // The states above were seen: lookups ran against both tables.
+    expect(midMove).toBeGreaterThan(1_000);
+    expect(t.findId(randomBytes(32))).toBe(-1);
+    // A mass expiry shrinks the table at once; the rest is still found.
+    while (t.size > 100) t.shift();
+    expect(t.idsMoving).toBe(false);
+    for (let r = t.first - 10; r < t.end; r++) check(r);
+  });
 });
