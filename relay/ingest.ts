@@ -205,12 +205,14 @@ export class Ingestor {
       o.recipient.length <= P.SPKI_B64_CHARS && o.message.length <= MAX_B64 && o.signature.length <= MAX_B64
     ) {
       const id = packetIdOf(o as unknown as P.ClientMessagePacket);
-      if (Object.keys(o).length === 3 && this.store.isCommitted(id)) {
+      const state = this.store.idState(id);
+      if (state === 'committed' && Object.keys(o).length === 3) {
         this.metrics.duplicate[kind].inc();
         cb(null, { id, duplicate: true });
         return;
       }
-      this.validated(o, id, source, kind, cb);
+      // Unknown in this same turn: validated() need not look again.
+      this.validated(o, id, source, kind, cb, state === 'absent');
       return;
     }
     this.validated(input, undefined, source, kind, cb);

@@ -458,9 +458,12 @@ export class MessageStore {
     return row >= 0 ? this.table.hops(row) : 0;
   }
 
-  /** Whether `id` is held and its commit done (not queued, written or syncing). */
-  isCommitted(id: string): boolean {
-    return !this.isPending(id) && this.rowOfId(id) >= 0;
+  /**
+   * Where `id` stands, in one lookup: unknown, queued (accepted, its commit
+   * not done: queued, written or syncing), or committed.
+   */
+  idState(id: string): IdState {
+    return this.isPending(id) ? 'queued' : this.rowOfId(id) >= 0 ? 'committed' : 'absent';
   }
 
   /** The index row of a written id, or -1; decoded into one reused buffer, since this runs for every packet. */
@@ -664,6 +667,8 @@ function writeHighWater(path: string, value: number, fsync: boolean): void {
   }
   renameSync(tmp, path);
 }
+
+export type IdState = 'absent' | 'queued' | 'committed';
 
 export const storePath = (dataDir: string): string => join(dataDir, 'messages');
 /** Where versions before the log kept messages (SQLite); imported once. */

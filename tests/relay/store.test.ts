@@ -404,25 +404,27 @@ describe.each(['full', 'normal'] as const)('MessageStore (sync %s)', (mode) => {
     const [a, b] = [shaped(k), shaped(k)];
     const [ida, idb] = [packetIdOf(a), packetIdOf(b)];
     await add(s, a);
-    // Queued, not committed yet: has() but not isCommitted(), and its budget set before the write survives it.
+    // Queued, not committed yet: has() and idState() 'queued', and its budget set before the write survives it.
     const committed = add(s, b);
     expect(s.has(idb)).toBe(true);
-    expect(s.isCommitted(idb)).toBe(false);
+    expect(s.idState(idb)).toBe('queued');
     s.setHops(idb, 9);
     expect(s.hopsOf(idb)).toBe(9);
     await committed;
-    expect(s.isCommitted(idb)).toBe(true);
+    expect(s.idState(idb)).toBe('committed');
     expect(s.hopsOf(idb)).toBe(9);
     s.setHops(ida, 15);
     expect(s.hopsOf(ida)).toBe(15);
     expect(s.hopsOf('0'.repeat(64))).toBe(0);
     s.setHops('0'.repeat(64), 3); // unknown: ignored
     expect(s.has('0'.repeat(64))).toBe(false);
+    expect(s.idState('0'.repeat(64))).toBe('absent');
     expect(s.has('not hex')).toBe(false);
+    expect(s.idState('not hex')).toBe('absent');
     await s.close();
     stores.pop();
     s = open(clock, dir);
-    expect(s.isCommitted(ida)).toBe(true);
+    expect(s.idState(ida)).toBe('committed');
     expect(s.hopsOf(ida)).toBe(0);
   });
 
