@@ -16,7 +16,7 @@ import * as P from '../../protocol/index.ts';
 import { cleanup, engine, freePorts, keyPair, shaped, tempDir } from '../relay/harness.ts';
 import { linked, type MeshNode, metrics, startMesh, sum } from '../relay/mesh-harness.ts';
 import { RawPoster } from './load.ts';
-import { cpuSeconds } from './proc.ts';
+import { contextSwitches, cpuSeconds } from './proc.ts';
 import { percentile, printTable, verdict } from './table.ts';
 
 const RELAYS = 10;
@@ -49,6 +49,8 @@ interface Result {
   refused: number;
   /** CPU time of all relay processes (every thread) per message sent, ms. */
   cpuMs: number;
+  /** Context switches of all relay processes (every thread) per message sent. */
+  switches: { voluntary: number; involuntary: number };
 }
 
 interface Scraped {
@@ -249,6 +251,7 @@ async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
   await new Promise((r) => setTimeout(r, 1000));
   const before = await t.scrape?.();
   const cpuBefore = t.pids.reduce((a, pid) => a + cpuSeconds(pid), 0);
+  const switchesBefore = t.pids.map(contextSwitches);
   measuring = true;
   probe.start();
   // Diagnostics: MESH_BENCH_ON_MEASURE is a shell command run as the measured phase starts,
@@ -268,6 +271,8 @@ async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
   const lost = [...sentAt.values()].filter((e) => e.measured).length;
   if (lost) console.log(`${mode} ${rate}/s: ${lost} measured message(s) not pushed at the far end within 10 s`);
   const cpuAfter = t.pids.reduce((a, pid) => a + cpuSeconds(pid), 0);
+  const switchesAfter = t.pids.map(contextSwitches);
+  const switchesPerMsg = (k: keyof Result['switches']): number => switchesAfter.reduce((a, c, i) => a + c[k] - switchesBefore[i]![k], 0) / sent;
   const after = await t.scrape?.();
   poster.close();
   if (poster.reconnects) console.log(`${mode} ${rate}/s: the relay closed ${poster.reconnects} idle keep-alive connection(s) of the load generator's (requests caught on one were sent again)`);
@@ -288,6 +293,7 @@ async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
     meshBytes: after && before ? perRelayMsg(after.meshBytes - before.meshBytes) : NaN,
     refused,
     cpuMs: ((cpuAfter - cpuBefore) / sent) * 1000,
+    switches: { voluntary: switchesPerMsg('voluntary'), involuntary: switchesPerMsg('involuntary') },
   };
 }
 
@@ -319,6 +325,13 @@ console.log(
 printTable(
   ['mode', 'msg/s', 'sent', 'pushed at far end', 'p50 ms', 'p99 ms', 'payload copies / relay / msg', 'payload KB / relay / msg', 'all mesh KB / relay / msg', 'POST refused', 'CPU ms / msg, all 10 relays', 'relay CPU at this rate (cores)'],
   results.map((r) => [r.mode, r.rate, r.sent, r.delivered, r.p50, r.p99, ...[r.copies, r.payloadBytes / 1024, r.meshBytes / 1024].map((v) => (Number.isNaN(v) ? '—' : v)), r.refused, r.cpuMs, (r.cpuMs * r.rate) / 1000]),
+);
+printTable(
+  ['mode', 'msg/s', 'context switches / msg, all 10: voluntary (blocked)', 'involuntary (preempted)'],
+  results.map((r) => [r.mode, r.rate, r.switches.voluntary, r.switches.involuntary]),
+);
+console.log(
+  'Context switches of all ten relay processes (every thread) per message, from /proc: on this VM one costs more than most of a hop\'s JavaScript, and loads heavy in them (not plain CPU load) make the machine\'s periodic stalls longer (docs/performance.md, session 20).\n',
 );
 console.log(
   'floor: the same processes, topology and traffic through relays that only hash, dedupe and forward the same binary frames down the eager tree (tests/bench/mesh-floor.js); ' +

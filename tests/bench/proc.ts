@@ -1,5 +1,5 @@
 // Per-process measurements from /proc, shared by the benchmarks (Linux only, like the CI machine).
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** user+system CPU seconds of a process so far, every thread. */
 export function cpuSeconds(pid: number): number {
@@ -11,4 +11,25 @@ export function cpuSeconds(pid: number): number {
 export function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/**
+ * Context switches of a process so far, every thread: voluntary (it blocked,
+ * e.g. waiting in epoll) and involuntary (it was preempted).
+ */
+export function contextSwitches(pid: number): { voluntary: number; involuntary: number } {
+  const field = (text: string, name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+  let voluntary = 0;
+  let involuntary = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    voluntary += field(status, 'voluntary_ctxt_switches');
+    involuntary += field(status, 'nonvoluntary_ctxt_switches');
+  }
+  return { voluntary, involuntary };
 }
