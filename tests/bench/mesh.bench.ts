@@ -7,7 +7,8 @@
 // part of a hop), so the relays' numbers read against what the machine costs.
 // MESH_BENCH_DUMP=<prefix> writes each run's measured messages as
 // `<send time ms> <latency ms>` lines to <prefix>-<mode>-<rate>.txt: whether
-// a p99 comes from a few stalls or from a standing queue.
+// a p99 comes from a few stalls or from a standing queue. MESH_BENCH_MODES,
+// MESH_BENCH_RATE and MESH_BENCH_LOW_RATE (0: skip it) narrow a run.
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +23,7 @@ import { percentile, printTable, verdict } from './table.ts';
 const RELAYS = 10;
 const RATE = Number(process.env.MESH_BENCH_RATE ?? 500);
 /** A rate this shared 2-core machine carries without queueing, for a latency comparison that means something. */
-const LOW_RATE = 50;
+const LOW_RATE = Number(process.env.MESH_BENCH_LOW_RATE ?? 50);
 // A relay's hot path reaches V8's optimizing tier after some thousands of
 // messages. After a 3 s warm-up at 500 msg/s the measurement still ran
 // colder code (~4% more CPU per message over its 15 s), and on this
@@ -315,7 +316,8 @@ function reportStalls(mode: string, rate: number, stalls: [number, number][], me
 
 const modes = (process.env.MESH_BENCH_MODES ?? 'flood,plumtree,floor,floor+store,floor+log').split(',') as Mode[];
 const results: Result[] = [];
-for (const rate of [RATE, LOW_RATE]) for (const mode of modes) results.push(await run(mode, rate));
+const rates = [RATE, LOW_RATE].filter((r) => r > 0);
+for (const rate of rates) for (const mode of modes) results.push(await run(mode, rate));
 const at = (mode: string, rate: number): Result | undefined => results.find((r) => r.mode === mode && r.rate === rate);
 console.log(
   `${RELAYS} relays, each linked to the next two (degree 4 inside, ${Math.ceil((RELAYS - 1) / 2)} hops from relay 0 to relay ${RELAYS - 1}); ` +
@@ -339,7 +341,7 @@ console.log(
     'floor+log: the floor plus one append to a log file per turn instead (no index): what the relay\'s log-structured store costs at least.\n',
 );
 const vsFloor: (string | number)[][] = [];
-for (const rate of [RATE, LOW_RATE]) {
+for (const rate of rates) {
   const p = at('plumtree', rate);
   for (const base of ['floor', 'floor+store', 'floor+log'])
     if (p && at(base, rate)) {
@@ -350,7 +352,7 @@ for (const rate of [RATE, LOW_RATE]) {
 if (vsFloor.length) printTable(['rate', 'relays / floor (same run)', 'p99 over 5 hops', 'CPU per message, all 10'], vsFloor);
 if (idleMsPerS !== undefined) console.log(`\nIdle (linked, no traffic): ${idleMsPerS.toFixed(1)} ms of CPU per second per relay.\n`);
 const targets: (string | number)[][] = [];
-for (const rate of [RATE, LOW_RATE]) {
+for (const rate of rates) {
   const f = at('flood', rate);
   const p = at('plumtree', rate);
   if (p) targets.push([`${rate} msg/s: plumtree payload copies ≤ 1.5 per relay per message`, p.copies.toFixed(2), verdict(p.copies <= 1.5)]);
