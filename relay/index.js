@@ -13,13 +13,5 @@ import { register } from 'tsx/esm/api';
 // a budget given on the command line wins.
 if (!process.execArgv.some((a) => a.startsWith('--interrupt-budget'))) setFlagsFromString('--interrupt-budget=16384');
 
-// Small Buffers (Buffer.allocUnsafe, Buffer.from) are cut from a shared pool,
-// 8 KB by default: a relay makes three or four ~1.4 KB Buffers per message
-// (the frame copied out of uWS, `ws`'s masked copy, the store's body), so it
-// made a new pool every other message, ~1 µs an allocation against 0.15 µs
-// from a 64 KB pool. Nothing long-lived is cut from the pool, so a bigger one
-// pins no memory.
-Buffer.poolSize = 64 * 1024;
-
 register();
 await import('./main.ts');
