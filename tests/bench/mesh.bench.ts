@@ -333,7 +333,7 @@ printTable(
   results.map((r) => [r.mode, r.rate, r.switches.voluntary, r.switches.involuntary]),
 );
 console.log(
-  'Context switches of all ten relay processes (every thread) per message, from /proc: on this VM one costs more than most of a hop\'s JavaScript, and loads heavy in them (not plain CPU load) make the machine\'s periodic stalls longer (docs/performance.md, session 20).\n',
+  'Context switches of all ten relay processes (every thread) per message, from /proc. On this VM blocking, waking and being preempted are a large part of a hop\'s cost, and loads heavy in them (not plain CPU load) make the machine\'s periodic stalls longer (docs/performance.md, session 20).\n',
 );
 console.log(
   'floor: the same processes, topology and traffic through relays that only hash, dedupe and forward the same binary frames down the eager tree (tests/bench/mesh-floor.js); ' +
