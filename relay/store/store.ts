@@ -433,7 +433,7 @@ export class MessageStore {
 
   /** Committed (or queued for commit), not expired; deleted ones count (tombstones). */
   has(id: string): boolean {
-    return this.isPending(id) || this.rowOfId(id) >= 0;
+    return this.idState(id) !== 'absent';
   }
 
   /**
@@ -668,6 +668,7 @@ function writeHighWater(path: string, value: number, fsync: boolean): void {
   renameSync(tmp, path);
 }
 
+/** Where an id stands in the store (MessageStore.idState). */
 export type IdState = 'absent' | 'queued' | 'committed';
 
 export const storePath = (dataDir: string): string => join(dataDir, 'messages');
