@@ -54,6 +54,35 @@ ensureSystemPackages();
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 let hardFailure = false;
+/** Names of failed tests, repeated at the very end so a log's tail says what failed. */
+/** @type {string[]} */
+const failures = [];
+
+/** @param {any} j a Vitest JSON report */
+function vitestFailures(j) {
+  for (const file of j.testResults ?? []) {
+    const rel = String(file.name ?? '').replace(root, '');
+    const failed = (file.assertionResults ?? []).filter((a) => a.status === 'failed');
+    for (const a of failed) failures.push(`${rel} › ${a.fullName ?? a.title}: ${firstLine(a.failureMessages?.[0])}`);
+    if (!failed.length && file.status === 'failed') failures.push(`${rel}: ${firstLine(file.message)}`);
+  }
+}
+
+/** @param {any} suite a Playwright JSON suite, walked for unexpected results */
+function playwrightFailures(suite) {
+  for (const spec of suite.specs ?? []) {
+    for (const t of spec.tests ?? []) {
+      if (t.status !== 'unexpected') continue;
+      const err = t.results?.at(-1)?.error?.message;
+      failures.push(`${spec.file}:${spec.line} › ${spec.title}: ${firstLine(err)}`);
+    }
+  }
+  for (const child of suite.suites ?? []) playwrightFailures(child);
+}
+
+/** @param {unknown} text */
+// eslint-disable-next-line no-control-regex
+const firstLine = (text) => String(text ?? '').replace(/\x1b\[[0-9;]*m/g, '').split('\n').find((l) => l.trim()) ?? '';
 
 // Vitest: unit then relay, one JSON report each.
 for (const project of ['unit', 'relay']) {
@@ -65,6 +94,7 @@ for (const project of ['unit', 'relay']) {
     // A file that fails to load has no failed tests but must still count.
     totals.failed += j.numFailedTests || j.numFailedTestSuites || 0;
     totals.skipped += (j.numPendingTests ?? 0) + (j.numTodoTests ?? 0);
+    vitestFailures(j);
     if (code !== 0 && !j.numFailedTests && !j.numFailedTestSuites) hardFailure = true;
   } else if (code !== 0) hardFailure = true;
 }
@@ -75,7 +105,9 @@ else {
   const report = join(out, 'playwright.json');
   const code = run('browser tests', bin('playwright'), ['test', '--reporter=list,json'], { PLAYWRIGHT_JSON_OUTPUT_NAME: report });
   if (existsSync(report)) {
-    const s = JSON.parse(readFileSync(report, 'utf8')).stats ?? {};
+    const pw = JSON.parse(readFileSync(report, 'utf8'));
+    const s = pw.stats ?? {};
+    for (const suite of pw.suites ?? []) playwrightFailures(suite);
     totals.passed += (s.expected ?? 0) + (s.flaky ?? 0);
     totals.failed += s.unexpected ?? 0;
     totals.skipped += s.skipped ?? 0;
@@ -84,5 +116,6 @@ else {
 }
 
 if (hardFailure) totals.failed = Math.max(totals.failed, 1);
+if (failures.length) console.log(`\nFailed:\n${failures.map((f) => `  ✗ ${f}`).join('\n')}`);
 console.log(`\n${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`);
 process.exit(totals.failed ? 1 : 0);
