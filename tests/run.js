@@ -62,7 +62,7 @@ const failures = [];
 function vitestFailures(j) {
   for (const file of j.testResults ?? []) {
     const rel = String(file.name ?? '').replace(root, '');
-    const failed = (file.assertionResults ?? []).filter((a) => a.status === 'failed');
+    const failed = (file.assertionResults ?? []).filter((/** @type {any} */ a) => a.status === 'failed');
     for (const a of failed) failures.push(`${rel} › ${a.fullName ?? a.title}: ${firstLine(a.failureMessages?.[0])}`);
     if (!failed.length && file.status === 'failed') failures.push(`${rel}: ${firstLine(file.message)}`);
   }
