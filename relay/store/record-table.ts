@@ -334,9 +334,14 @@ export class RecordTable {
     this.idCount--;
   }
 
-  /** After a mass expiry, gives the memory back (all at once: the rows left are few for the table's size). */
+  /**
+   * After a mass expiry, gives the memory back (all at once: the rows left are
+   * few for the table's size). A move under way is finished first (idGrow):
+   * with no inserts to carry it on it would otherwise hold the shrink off, and
+   * the old table's memory, indefinitely.
+   */
   private idShrink(): void {
-    if (this.moving || this.idCount * 8 >= this.ids.slots.length || this.ids.slots.length <= MIN_SLOTS) return;
+    if (this.idCount * 8 >= this.ids.slots.length || this.ids.slots.length <= MIN_SLOTS) return;
     this.idGrow(nextPow2(this.idCount * 2), this.end);
     this.idMove(Infinity);
   }
