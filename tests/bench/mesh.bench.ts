@@ -256,8 +256,9 @@ async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
   measuring = true;
   probe.start();
   // Diagnostics: MESH_BENCH_ON_MEASURE is a shell command run as the measured phase starts,
-  // with MODE and RATE set (e.g. 'perf record -a -g -o /tmp/perf-$MODE-$RATE.data sleep 15').
-  if (process.env.MESH_BENCH_ON_MEASURE) spawn(process.env.MESH_BENCH_ON_MEASURE, { shell: true, stdio: 'inherit', env: { ...process.env, MODE: mode, RATE: String(rate) } });
+  // with MODE, RATE and PIDS (the relays' process ids, relay 0 first) set
+  // (e.g. 'perf record -a -g -o /tmp/perf-$MODE-$RATE.data sleep 15').
+  if (process.env.MESH_BENCH_ON_MEASURE) spawn(process.env.MESH_BENCH_ON_MEASURE, { shell: true, stdio: 'inherit', env: { ...process.env, MODE: mode, RATE: String(rate), PIDS: t.pids.join(' ') } });
   const badBefore = poster.bad;
   const sent = await pace(measuredPackets);
   const refused = poster.bad - badBefore;
