@@ -17,7 +17,7 @@ import * as P from '../../protocol/index.ts';
 import { cleanup, engine, freePorts, keyPair, shaped, tempDir } from '../relay/harness.ts';
 import { linked, type MeshNode, metrics, startMesh, sum } from '../relay/mesh-harness.ts';
 import { RawPoster } from './load.ts';
-import { contextSwitches, cpuSeconds } from './proc.ts';
+import { contextSwitches, cpuSeconds, niceOf, processesNamed } from './proc.ts';
 import { percentile, printTable, verdict } from './table.ts';
 
 const RELAYS = 10;
@@ -253,6 +253,9 @@ async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
   const before = await t.scrape?.();
   const cpuBefore = t.pids.reduce((a, pid) => a + cpuSeconds(pid), 0);
   const switchesBefore = t.pids.map(contextSwitches);
+  const kdamond = processesNamed('kdamond');
+  const kdamondBefore = kdamond.reduce((a, pid) => a + cpuSeconds(pid), 0);
+  const measureStart = performance.now();
   measuring = true;
   probe.start();
   // Diagnostics: MESH_BENCH_ON_MEASURE is a shell command run as the measured phase starts,
@@ -266,10 +269,14 @@ async function measure(mode: Mode, rate: number, t: Target): Promise<Result> {
   const deadline = Date.now() + 10_000;
   while ((await subscriber.count()) < posted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   const stalls = await probe.report();
+  const kdamondMsPerS = ((kdamond.reduce((a, pid) => a + cpuSeconds(pid), 0) - kdamondBefore) * 1e6) / (performance.now() - measureStart);
   probe.close();
   await subscriber.close();
   measuring = false;
   reportStalls(mode, rate, stalls, measured);
+  if (kdamond.length) {
+    console.log(`${mode} ${rate}/s: the kernel's DAMON thread(s) (kdamond, nice ${kdamond.map(niceOf).join('/')}) used ${kdamondMsPerS.toFixed(1)} ms of CPU per second meanwhile, in bursts every sampling interval: the stalls above`);
+  }
   const lost = [...sentAt.values()].filter((e) => e.measured).length;
   if (lost) console.log(`${mode} ${rate}/s: ${lost} measured message(s) not pushed at the far end within 10 s`);
   const cpuAfter = t.pids.reduce((a, pid) => a + cpuSeconds(pid), 0);
@@ -334,7 +341,7 @@ printTable(
   results.map((r) => [r.mode, r.rate, r.switches.voluntary, r.switches.involuntary]),
 );
 console.log(
-  'Context switches of all ten relay processes (every thread) per message, from /proc. On this VM blocking, waking and being preempted are a large part of a hop\'s cost, and loads heavy in them (not plain CPU load) make the machine\'s periodic stalls longer (docs/performance.md, session 20).\n',
+  'Context switches of all ten relay processes (every thread) per message, from /proc. On this VM blocking, waking and being preempted are a large part of a hop\'s cost, and the machine\'s periodic stalls are CPU bursts of the kernel\'s DAMON thread, which grow with the memory the load touches (docs/performance.md, sessions 20 and 21).\n',
 );
 console.log(
   'floor: the same processes, topology and traffic through relays that only hash, dedupe and forward the same binary frames down the eager tree (tests/bench/mesh-floor.js); ' +

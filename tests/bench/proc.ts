@@ -33,3 +33,26 @@ export function contextSwitches(pid: number): { voluntary: number; involuntary: 
   }
   return { voluntary, involuntary };
 }
+
+/**
+ * Process ids whose name (comm) starts with `prefix`, e.g. the kernel's
+ * DAMON threads (`kdamond.N`), whose CPU bursts are this VM's periodic
+ * stalls (docs/performance.md, session 21).
+ */
+export function processesNamed(prefix: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').startsWith(prefix)) found.push(Number(entry));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return found;
+}
+
+/** A process's nice value (-20..19). */
+export function niceOf(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+}
