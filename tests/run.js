@@ -54,8 +54,7 @@ ensureSystemPackages();
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 let hardFailure = false;
-/** Names of failed tests, repeated at the very end so a log's tail says what failed. */
-/** @type {string[]} */
+/** @type {string[]} Names of failed tests, repeated at the very end so a log's tail says what failed. */
 const failures = [];
 
 /** @param {any} j a Vitest JSON report */

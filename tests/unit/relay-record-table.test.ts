@@ -119,11 +119,12 @@ describe('RecordTable (the log store index, off the V8 heap)', () => {
     expect(t.findId(randomBytes(32))).toBe(-1);
     // A mass expiry shrinks the table at once, also in the middle of a move
     // (no inserts follow to finish it); the rest is still found.
-    for (let i = ids.length; !t.idsMoving; i++) {
+    for (let i = ids.length, stop = i + 100_000; !t.idsMoving && i < stop; i++) {
       ids.push(randomBytes(32));
       t.push({ seq: i + 1, at: i, segment: 0, off: 0, len: 1, rk: i % 7, id: ids[i]! });
       while (t.size > 3_000) t.shift();
     }
+    expect(t.idsMoving).toBe(true);
     while (t.size > 100) t.shift();
     expect(t.idsMoving).toBe(false);
     for (let r = t.first - 10; r < t.end; r++) check(r);
