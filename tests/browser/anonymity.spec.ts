@@ -137,6 +137,10 @@ test('(b) with the dual proxy on, TX and RX relays never see the client address'
       expect(new Set(shown).size).toBe(4);
       await expect(p.getByTestId('proxy-mode')).toContainText('four different relays');
     }
+    // Reopened with nothing waiting: the relay holds the first retrieval, and it is short
+    // (2 s, not 10) so that the app can tell it is live within seconds.
+    await b.page.reload();
+    await expect(b.page.getByRole('status').filter({ hasText: /^Live$/ })).toBeVisible({ timeout: 5_000 });
     const bobRx = (await b.page.getByTestId('rx').textContent())!.trim();
 
     recs.forEach(clearRecords);

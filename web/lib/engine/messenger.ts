@@ -31,6 +31,12 @@ const POLL_FALLBACK_MS = 10_000;
  * milliseconds instead of at the next 10 s poll.
  */
 export const LONG_POLL_S = 10;
+/**
+ * The hold asked for until a relay has shown it holds on this route: a held
+ * poll is what tells the app it is live, so the first one is short and the
+ * badge says so after ~2 s instead of after LONG_POLL_S.
+ */
+const FIRST_HOLD_S = 2;
 /** Between held polls that brought messages: never a tight loop, whatever a relay answers. */
 const REPOLL_MS = 100;
 /** After a held retrieval died on the network: one quick retry before the relay (or proxy) is blamed. */
@@ -57,6 +63,8 @@ export class Messenger {
    */
   #retrieval: { route: string; abort: AbortController } | undefined;
   #pollAgain = false;
+  /** The route (#route) on which the RX relay last held a retrieval: long holds from then on (FIRST_HOLD_S). */
+  #heldRoute: string | undefined;
   /**
    * Network failures of held retrievals in a row. A held request is open
    * nearly all the time, so any blip (a laptop waking, a network change, a
@@ -342,7 +350,8 @@ export class Messenger {
    * RX relay, not held while one is (the poll is then only a backstop).
    */
   pollWait(): number {
-    return this.servers.choice.rxProxy || !this.#wsUrl ? LONG_POLL_S : 0;
+    if (!this.servers.choice.rxProxy && this.#wsUrl) return 0;
+    return this.#heldRoute === this.#route() ? LONG_POLL_S : FIRST_HOLD_S;
   }
 
   async #openWs(rx: string): Promise<void> {
@@ -439,6 +448,7 @@ export class Messenger {
   async #retrieve(signal: AbortSignal): Promise<number> {
     const rx = this.servers.choice.rx;
     const wait = this.pollWait();
+    const route = this.#route();
     const started = this.now();
     let received = 0;
     try {
@@ -467,6 +477,7 @@ export class Messenger {
       // Held until a message came or the wait ran out: hold the next one at once.
       // Empty and quick: this relay did not hold it (full, stopping, or older); poll on a timer.
       const held = received > 0 || this.now() - started >= (wait * 1000) / 2;
+      this.#heldRoute = held ? route : undefined;
       this.#setConnection(held ? 'live' : 'polling');
       return held ? REPOLL_MS : Math.max(0, POLL_FALLBACK_MS - (this.now() - started));
     } catch (e) {
