@@ -1,9 +1,14 @@
 // Per-process measurements from /proc, shared by the benchmarks (Linux only, like the CI machine).
 import { readdirSync, readFileSync } from 'node:fs';
 
+/** The fields of /proc/<pid>/stat after the command name (so the state is [0], utime [11]). */
+function statFields(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+}
+
 /** user+system CPU seconds of a process so far, every thread. */
 export function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const f = statFields(pid);
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
@@ -54,5 +59,5 @@ export function processesNamed(prefix: string): number[] {
 
 /** A process's nice value (-20..19). */
 export function niceOf(pid: number): number {
-  return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+  return Number(statFields(pid)[16]);
 }

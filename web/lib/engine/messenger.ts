@@ -347,7 +347,8 @@ export class Messenger {
   /**
    * The `wait` of a retrieval now, real or fake (cover traffic asks the same,
    * so both have one shape): held when no WebSocket is open or opening to the
-   * RX relay, not held while one is (the poll is then only a backstop).
+   * RX relay (briefly until a hold has been seen on this route, FIRST_HOLD_S),
+   * not held while one is (the poll is then only a backstop).
    */
   pollWait(): number {
     if (!this.servers.choice.rxProxy && this.#wsUrl) return 0;
